@@ -1,0 +1,125 @@
+import type {
+  Candidate,
+  CandidateGenerator,
+  FunnelResult,
+  GeneratorSlot,
+  RequestContext,
+  RerankRule,
+  ScoredItem,
+  Scorer,
+} from './types.js';
+
+/**
+ * Reciprocal-rank fusion: score = Σ_g weight_g / (k0 + rank_g + 1). The default scorer until a
+ * trained ranker is plugged in; robust to generators whose scores live on different scales.
+ */
+export class RankFusionScorer implements Scorer {
+  readonly name = 'rank_fusion';
+  constructor(
+    private readonly weights: Record<string, number> = {},
+    private readonly k0 = 60,
+  ) {}
+
+  score(_ctx: RequestContext, candidates: Candidate[]): Float32Array {
+    const out = new Float32Array(candidates.length);
+    for (let i = 0; i < candidates.length; i++) {
+      let s = 0;
+      for (const p of candidates[i].sources) s += (this.weights[p.generator] ?? 1) / (this.k0 + p.rank + 1);
+      out[i] = s;
+    }
+    return out;
+  }
+}
+
+/** Merges generator outputs: one candidate per item, keeping every generator that proposed it. */
+export function mergeCandidates(names: string[], outputs: { items: Int32Array; scores: Float32Array }[]): Candidate[] {
+  const byItem = new Map<number, Candidate>();
+  const order: Candidate[] = [];
+  for (let g = 0; g < outputs.length; g++) {
+    const { items, scores } = outputs[g];
+    for (let r = 0; r < items.length; r++) {
+      const item = items[r];
+      let c = byItem.get(item);
+      if (!c) {
+        c = { item, sources: [] };
+        byItem.set(item, c);
+        order.push(c);
+      }
+      c.sources.push({ generator: names[g], rank: r, score: scores[r] });
+    }
+  }
+  return order;
+}
+
+export interface FunnelOptions {
+  generators: GeneratorSlot[];
+  scorer?: Scorer;
+  rules?: RerankRule[];
+}
+
+/** One scene's funnel. Stateless between requests; safe to share. */
+export class Funnel {
+  readonly generators: GeneratorSlot[];
+  readonly scorer: Scorer;
+  readonly rules: RerankRule[];
+
+  constructor(opts: FunnelOptions) {
+    if (opts.generators.length === 0) throw new Error('a funnel needs at least one generator');
+    const names = new Set<string>();
+    for (const g of opts.generators) {
+      if (names.has(g.generator.name)) throw new Error(`generator name '${g.generator.name}' is used twice in one funnel`);
+      names.add(g.generator.name);
+      if (!(g.quota > 0)) throw new Error(`generator '${g.generator.name}': quota must be > 0`);
+    }
+    this.generators = opts.generators;
+    const weights: Record<string, number> = {};
+    for (const g of opts.generators) weights[g.generator.name] = g.weight ?? 1;
+    this.scorer = opts.scorer ?? new RankFusionScorer(weights);
+    this.rules = opts.rules ?? [];
+  }
+
+  async recommend(ctx: RequestContext): Promise<FunnelResult> {
+    const t0 = performance.now();
+    const outputs = await Promise.all(this.generators.map((g) => g.generator.generate(ctx, g.quota)));
+    const t1 = performance.now();
+    const candidates = mergeCandidates(
+      this.generators.map((g) => g.generator.name),
+      outputs,
+    ).filter((c) => !ctx.exclude.has(c.item) && (!ctx.allow || ctx.allow(c.item)));
+    const t2 = performance.now();
+    const scores = await this.scorer.score(ctx, candidates);
+    let list: ScoredItem[] = candidates.map((c, i) => ({ ...c, score: scores[i] }));
+    // Best first; ties broken by the lower item index so results are deterministic.
+    list.sort((a, b) => b.score - a.score || a.item - b.item);
+    if (ctx.debug) for (const s of list) s.trace = [`${this.scorer.name}: score ${s.score.toPrecision(6)}`];
+    const t3 = performance.now();
+    for (const rule of this.rules) list = rule.apply(ctx, list);
+    const t4 = performance.now();
+    return {
+      items: list.slice(0, ctx.k),
+      candidates: candidates.length,
+      timings: { generate_ms: t1 - t0, merge_ms: t2 - t1, score_ms: t3 - t2, rerank_ms: t4 - t3, total_ms: t4 - t0 },
+    };
+  }
+}
+
+/** A generator over a fixed ranked list (popular items, editorial picks...), honouring filters. */
+export class StaticListGenerator implements CandidateGenerator {
+  constructor(
+    readonly name: string,
+    private readonly items: Int32Array,
+    private readonly scores: Float32Array,
+  ) {}
+
+  generate(ctx: RequestContext, k: number) {
+    const items: number[] = [];
+    const scores: number[] = [];
+    for (let i = 0; i < this.items.length && items.length < k; i++) {
+      const it = this.items[i];
+      if (ctx.exclude.has(it) || (ctx.allow && !ctx.allow(it))) continue;
+      items.push(it);
+      scores.push(this.scores[i]);
+    }
+    return { items: Int32Array.from(items), scores: Float32Array.from(scores) };
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The serving funnel's stage interfaces: candidate generators → merge (dedup + provenance) →
+ * scoring (rank fusion now, a trained ranker later) → re-ranking rules → top k.
+ * Items are dense item indices throughout; ids are mapped at the edges.
+ */
+
+/** What the funnel knows about the request. */
+export interface RequestContext {
+  /** The user's id when known (unknown users are served from their explicit history or cold). */
+  userId?: string;
+  /** Recent item indices, most recent first. */
+  history: Int32Array;
+  /** Event type names parallel to `history` (when known). */
+  historyTypes?: string[];
+  /** Number of items wanted. */
+  k: number;
+  scene: string;
+  /** Epoch ms of the request. */
+  now: number;
+  /** Items that must not be returned (seen, explicit exclude list, previous pages...). */
+  exclude: Set<number>;
+  /** Item-level predicate from the request's filters, or undefined when there are none. */
+  allow?: (item: number) => boolean;
+  debug: boolean;
+}
+
+/** Output of one generator: items in its own order, best first, with its scores. */
+export interface GeneratorOutput {
+  items: Int32Array;
+  scores: Float32Array;
+}
+
+export interface CandidateGenerator {
+  readonly name: string;
+  /** Up to `k` items that pass `ctx.exclude` and `ctx.allow`, best first. */
+  generate(ctx: RequestContext, k: number): GeneratorOutput | Promise<GeneratorOutput>;
+}
+
+/** Which generators proposed an item, at which rank (0-based) and with which score. */
+export interface Provenance {
+  generator: string;
+  rank: number;
+  score: number;
+}
+
+export interface Candidate {
+  item: number;
+  sources: Provenance[];
+}
+
+export interface ScoredItem extends Candidate {
+  score: number;
+  /** Filled when the request asks for debug output: what each stage and rule did. */
+  trace?: string[];
+}
+
+/** The scoring stage: one score per candidate, higher is better. */
+export interface Scorer {
+  readonly name: string;
+  score(ctx: RequestContext, candidates: Candidate[]): Float32Array | Promise<Float32Array>;
+}
+
+/** A re-ranking rule: takes the scored list (best first) and returns the new list. */
+export interface RerankRule {
+  readonly name: string;
+  apply(ctx: RequestContext, list: ScoredItem[]): ScoredItem[];
+}
+
+export interface GeneratorSlot {
+  generator: CandidateGenerator;
+  /** How many candidates this generator contributes at most. */
+  quota: number;
+  /** Weight in rank fusion (default 1). */
+  weight?: number;
+}
+
+export interface FunnelTimings {
+  generate_ms: number;
+  merge_ms: number;
+  score_ms: number;
+  rerank_ms: number;
+  total_ms: number;
+}
+
+export interface FunnelResult {
+  items: ScoredItem[];
+  /** Candidates considered after the merge. */
+  candidates: number;
+  timings: FunnelTimings;
+}

@@ -1,0 +1,121 @@
+/**
+ * The native kernels: loads native/build/Release/funnel_native.node (built by
+ * scripts/build-native.mjs during `npm install`) and adapts it to the Kernels interface.
+ * Loading never throws: `loadNative()` reports why the addon is unavailable instead.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Kernels } from './types.js';
+import { firstOutOfRangeTs, withChecks } from './validate.js';
+
+/** The addon's exports (positional arguments, as in native/src/addon.cc). */
+export interface NativeAddon {
+  sgemm: Kernels['sgemm'];
+  csrmm: Kernels['csrmm'];
+  mmcsr: Kernels['mmcsr'];
+  dotRows: Kernels['dotRows'];
+  axpyRows: Kernels['axpyRows'];
+  embeddingBag(bags: number, d: number, indptr: Int32Array, indices: Int32Array, weights: Float32Array | null, table: Float32Array, mean: boolean, out: Float32Array): void;
+  embeddingBagBackward(bags: number, d: number, indptr: Int32Array, indices: Int32Array, weights: Float32Array | null, gradOut: Float32Array, mean: boolean, gradTable: Float32Array): void;
+  sampledScores: Kernels['sampledScores'];
+  sampledScoresBackward: Kernels['sampledScoresBackward'];
+  adamRows(n: number, d: number, rows: Int32Array | null, grad: Float32Array, param: Float32Array, m: Float32Array, v: Float32Array,
+    lr: number, beta1: number, beta2: number, eps: number, step: number, weightDecay: number): void;
+  topk: Kernels['topk'];
+  bprPairs: Kernels['bprPairs'];
+  /** Sets the thread budget (0: all hardware threads) and, if given, the work per extra thread. */
+  firstOutOfRange(idx: Int32Array, from: number, to: number, limit: number): number;
+  setThreads(n: number, grain?: number | null): number;
+  getThreads(): number;
+  getThreadGrain(): number;
+  buildInfo(): NativeBuildInfo;
+}
+
+export interface NativeBuildInfo {
+  simd: string;
+  vectorWidth: number;
+  tile: string;
+  portable: boolean;
+  fma: boolean;
+  compiler?: string;
+  hardwareThreads: number;
+}
+
+const REQUIRED: (keyof NativeAddon)[] = [
+  'sgemm', 'csrmm', 'mmcsr', 'dotRows', 'axpyRows', 'embeddingBag', 'embeddingBagBackward',
+  'sampledScores', 'sampledScoresBackward', 'adamRows', 'topk', 'bprPairs', 'firstOutOfRange', 'setThreads', 'getThreads', 'getThreadGrain', 'buildInfo',
+];
+
+const ADDON_REL = join('native', 'build', 'Release', 'funnel_native.node');
+
+/** The addon path: $FUNNEL_NATIVE_PATH, else native/build/Release/ in the nearest ancestor that has it. */
+export function addonPath(): string {
+  if (process.env.FUNNEL_NATIVE_PATH) return resolve(process.env.FUNNEL_NATIVE_PATH);
+  let dir = dirname(fileURLToPath(import.meta.url));
+  let first: string | null = null;
+  for (let i = 0; i < 6; i++) {
+    const p = join(dir, ADDON_REL);
+    if (existsSync(p)) return p;
+    if (first === null && existsSync(join(dir, 'package.json'))) first = p;
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return first ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', ADDON_REL);
+}
+
+export type NativeLoad = { addon: NativeAddon; path: string; error: null } | { addon: null; path: string; error: string };
+
+export function loadNative(): NativeLoad {
+  const path = addonPath();
+  if (!existsSync(path)) return { addon: null, path, error: `${path} not found (not built: run 'node scripts/build-native.mjs')` };
+  try {
+    const addon = createRequire(import.meta.url)(path) as NativeAddon;
+    const missing = REQUIRED.filter((f) => typeof addon[f] !== 'function');
+    if (missing.length) return { addon: null, path, error: `addon is out of date (missing ${missing.join(', ')}): rebuild with 'node scripts/build-native.mjs'` };
+    return { addon, path, error: null };
+  } catch (err) {
+    return { addon: null, path, error: `addon failed to load: ${(err as Error).message.split('\n')[0]}` };
+  }
+}
+
+/** The Kernels interface over a loaded addon (no argument checks: wrap with withChecks). */
+export function nativeRaw(addon: NativeAddon): Kernels {
+  return {
+    name: 'native',
+    sgemm: addon.sgemm,
+    csrmm: addon.csrmm,
+    mmcsr: addon.mmcsr,
+    dotRows: addon.dotRows,
+    axpyRows: addon.axpyRows,
+    embeddingBag(bags, d, indptr, indices, weights, table, mode, out) {
+      addon.embeddingBag(bags, d, indptr, indices, weights, table, mode === 'mean', out);
+    },
+    embeddingBagBackward(bags, d, indptr, indices, weights, gradOut, mode, gradTable) {
+      addon.embeddingBagBackward(bags, d, indptr, indices, weights, gradOut, mode === 'mean', gradTable);
+    },
+    sampledScores: addon.sampledScores,
+    sampledScoresBackward: addon.sampledScoresBackward,
+    adamRows(n, d, rows, grad, param, m, v, o) {
+      addon.adamRows(n, d, rows, grad, param, m, v, o.lr, o.beta1 ?? 0.9, o.beta2 ?? 0.999, o.eps ?? 1e-8, o.step, o.weightDecay ?? 0);
+    },
+    topk: addon.topk,
+    bprPairs: addon.bprPairs,
+  };
+}
+
+/** The native kernels with argument checks (index ranges scanned in C++ for long arrays). */
+export function nativeKernelsOf(addon: NativeAddon): Kernels {
+  return withChecks(nativeRaw(addon), (idx, from, to, limit) =>
+    to - from < 512 ? firstOutOfRangeTs(idx, from, to, limit) : addon.firstOutOfRange(idx, from, to, limit));
+}
+
+/** "-O3 -march=native (avx512+fma, tile 8x48, gcc 12.2.0)" from the addon's build info. */
+export function describeBuild(info: NativeBuildInfo): string {
+  const flags = info.portable ? '-O3 (portable, FUNNEL_PORTABLE=1)' : '-O3 -march=native';
+  const parts = [info.simd + (info.fma ? '+fma' : ''), `tile ${info.tile}`];
+  if (info.compiler) parts.push(info.compiler.split(' ').slice(0, 2).join(' '));
+  return `${flags} (${parts.join(', ')})`;
+}

@@ -1,0 +1,83 @@
+/**
+ * Candidate generators over a loaded artifact: LED (ANN search on the user vector), item-kNN of
+ * the last viewed items, popularity, and fresh items (new items are served at once, before any
+ * retraining). Each honours the request's exclusions and filter.
+ */
+import type { CandidateGenerator, GeneratorOutput, RequestContext } from '../funnel/types.js';
+import type { ItemKnnModel } from '../models/retrieval/itemknn.js';
+import type { LedModel } from '../models/retrieval/led.js';
+import { topK } from '../models/retrieval/types.js';
+
+/** Nearest-neighbour search of the item index (MIPS with biases). */
+export interface ItemSearch {
+  search(query: Float32Array, k: number, filter: { exclude: Set<number>; allow?: (item: number) => boolean }): { ids: Int32Array; scores: Float32Array };
+}
+
+const EMPTY: GeneratorOutput = { items: new Int32Array(0), scores: new Float32Array(0) };
+
+/** History for the encoder: the request carries most-recent-first; LED averages, order is free. */
+export class LedGenerator implements CandidateGenerator {
+  constructor(
+    readonly name: string,
+    private readonly led: LedModel,
+    private readonly index: ItemSearch,
+  ) {}
+
+  generate(ctx: RequestContext, k: number): GeneratorOutput {
+    const u = this.led.encodeUser(ctx.history);
+    const r = this.index.search(u, k, { exclude: ctx.exclude, allow: ctx.allow });
+    return { items: r.ids, scores: r.scores };
+  }
+}
+
+/** Neighbours of the last `lastN` history items, scores summed (recency-weighted). */
+export class ItemKnnGenerator implements CandidateGenerator {
+  constructor(
+    readonly name: string,
+    private readonly knn: ItemKnnModel,
+    private readonly lastN = 5,
+  ) {}
+
+  generate(ctx: RequestContext, k: number): GeneratorOutput {
+    const h = ctx.history;
+    if (h.length === 0) return EMPTY;
+    const acc = new Map<number, number>();
+    const n = Math.min(this.lastN, h.length);
+    for (let p = 0; p < n; p++) {
+      const item = h[p];
+      if (item < 0 || item >= this.knn.numItems) continue;
+      const w = 1 / (1 + p);
+      const nb = this.knn.similarItems(item, k);
+      for (let q = 0; q < nb.items.length; q++) {
+        const j = nb.items[q];
+        if (ctx.exclude.has(j) || (ctx.allow && !ctx.allow(j))) continue;
+        acc.set(j, (acc.get(j) ?? 0) + w * nb.scores[q]);
+      }
+    }
+    const items = Int32Array.from(acc.keys());
+    const scores = Float32Array.from(acc.values());
+    const best = topK(scores, k);
+    return { items: Int32Array.from(best.items, (pos) => items[pos]), scores: best.scores };
+  }
+}
+
+/** A fixed ranking (popularity, freshness) filtered per request. */
+export class RankedListGenerator implements CandidateGenerator {
+  constructor(
+    readonly name: string,
+    private readonly list: () => { items: Int32Array; scores: Float32Array },
+  ) {}
+
+  generate(ctx: RequestContext, k: number): GeneratorOutput {
+    const { items, scores } = this.list();
+    const outI: number[] = [];
+    const outS: number[] = [];
+    for (let p = 0; p < items.length && outI.length < k; p++) {
+      const it = items[p];
+      if (ctx.exclude.has(it) || (ctx.allow && !ctx.allow(it))) continue;
+      outI.push(it);
+      outS.push(scores[p]);
+    }
+    return { items: Int32Array.from(outI), scores: Float32Array.from(outS) };
+  }
+}

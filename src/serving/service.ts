@@ -1,0 +1,286 @@
+/**
+ * The recommendation service of one app: request → user state (history read from the store at
+ * request time and encoded by the model: a new event changes the next answer without
+ * retraining) → the scene's funnel → ids. Unknown users and empty histories get the null user
+ * vector, i.e. the items with the highest learned bias — never an error.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Event } from '../data/model.js';
+import { Funnel } from '../funnel/pipeline.js';
+import type { CandidateGenerator, FunnelTimings, RequestContext, RerankRule } from '../funnel/types.js';
+import type { Store } from '../store/types.js';
+import type { FunnelConfig, SceneConfig } from '../train/config.js';
+import type { LoadedArtifact } from './artifact.js';
+import { ItemKnnGenerator, LedGenerator, RankedListGenerator } from './generators.js';
+
+/** What serving needs to know about items, by dense index. */
+export interface ServingCatalog {
+  /** Number of indices known. */
+  readonly size: number;
+  id(item: number): string | undefined;
+  /** Dense index of an id, -1 when unknown or deleted. */
+  index(id: string): number;
+  /** Exists, not deleted, available. */
+  servable(item: number): boolean;
+  /** NaN when unknown. */
+  price(item: number): number;
+  hasCategory(item: number, category: string): boolean;
+  /** Items created within `maxAgeMs` of `now`, newest first, with their age-decayed score. */
+  fresh(maxAgeMs: number, now: number): { items: Int32Array; scores: Float32Array };
+}
+
+export interface RecommendFilters {
+  categories?: string[];
+  minPrice?: number;
+  maxPrice?: number;
+  /** Only available items (default true). */
+  availableOnly?: boolean;
+}
+
+export interface RecommendRequest {
+  userId?: string;
+  /** Explicit history (item ids, most recent first) for anonymous users or what-if queries. */
+  history?: string[];
+  k?: number;
+  scene?: string;
+  filters?: RecommendFilters;
+  /** Items never to return. */
+  exclude?: string[];
+  /** Exclude items the user already interacted with (default true). */
+  excludeSeen?: boolean;
+  /** Paging: a page > 1 of the same session never repeats items of earlier pages. */
+  session?: string;
+  page?: number;
+  debug?: boolean;
+}
+
+export interface RecommendedItem {
+  id: string;
+  score: number;
+  /** Generators that proposed the item. */
+  sources: string[];
+  debug?: { sources: { generator: string; rank: number; score: number }[]; trace: string[] };
+}
+
+export interface RecommendResponse {
+  requestId: string;
+  scene: string;
+  modelVersion: string;
+  items: RecommendedItem[];
+  /** Present with debug: candidates considered and the time of each stage. */
+  debug?: { candidates: number; historyLength: number; timings: FunnelTimings & { history_ms: number } };
+}
+
+export interface ServiceOptions {
+  /** Log one impression event per returned item (default true). */
+  logImpressions?: boolean;
+  /** Largest k a request may ask (default 1000). */
+  maxK?: number;
+  /** Sessions remembered for paging (LRU, default 100,000) and for how long (default 30 min). */
+  maxSessions?: number;
+  sessionTtlMs?: number;
+  now?: () => number;
+  /** Extra rules per scene (built from the scene configuration by the caller). */
+  rules?: (scene: string, cfg: SceneConfig) => RerankRule[];
+}
+
+export class UnknownSceneError extends Error {
+  constructor(readonly scene: string, readonly known: string[]) {
+    super(`unknown scene '${scene}' (configured: ${known.join(', ')})`);
+  }
+}
+
+export class UnknownItemError extends Error {
+  constructor(readonly item: string) {
+    super(`unknown item '${item}'`);
+  }
+}
+
+/** A bounded LRU of served items per session (for paging without repeats). */
+class SessionMemory {
+  private readonly map = new Map<string, { at: number; items: Set<number> }>();
+  constructor(private readonly max: number, private readonly ttl: number) {}
+  get(key: string, now: number): Set<number> | undefined {
+    const e = this.map.get(key);
+    if (!e) return undefined;
+    if (now - e.at > this.ttl) {
+      this.map.delete(key);
+      return undefined;
+    }
+    return e.items;
+  }
+  add(key: string, items: Iterable<number>, now: number): void {
+    let e = this.map.get(key);
+    if (e) this.map.delete(key);
+    else e = { at: now, items: new Set() };
+    e.at = now;
+    for (const i of items) e.items.add(i);
+    this.map.set(key, e);
+    while (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
+  }
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+/** Impressions are buffered and written in one transaction every `flushMs` (or when many). */
+class ImpressionLog {
+  private buf: Event[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  constructor(private readonly store: Store, private readonly flushMs = 200, private readonly maxBuffer = 5000) {}
+  push(events: Event[]): void {
+    for (const e of events) this.buf.push(e);
+    if (this.buf.length >= this.maxBuffer) void this.flush();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => void this.flush(), this.flushMs);
+      this.timer.unref();
+    }
+  }
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.buf;
+    this.buf = [];
+    if (batch.length) await this.store.appendEvents(batch).catch(() => undefined);
+  }
+}
+
+export class RecommendationService {
+  private readonly funnels = new Map<string, Funnel>();
+  private readonly sessions: SessionMemory;
+  private readonly impressions: ImpressionLog;
+  private readonly historyTypes: string[];
+  private dislikeCode = -2;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: Store,
+    readonly artifact: LoadedArtifact,
+    private readonly catalog: ServingCatalog,
+    readonly config: FunnelConfig,
+    private readonly opts: ServiceOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.sessions = new SessionMemory(opts.maxSessions ?? 100_000, opts.sessionTtlMs ?? 30 * 60_000);
+    this.impressions = new ImpressionLog(store);
+    this.historyTypes = config.training.eventTypes;
+    for (const [name, scene] of Object.entries(config.scenes)) this.funnels.set(name, this.buildFunnel(name, scene));
+  }
+
+  get version(): string {
+    return this.artifact.version;
+  }
+
+  private buildFunnel(name: string, scene: SceneConfig): Funnel {
+    const a = this.artifact;
+    const slots = scene.generators.map((g) => {
+      const gname = g.name ?? g.type;
+      let gen: CandidateGenerator;
+      switch (g.type) {
+        case 'led':
+          gen = new LedGenerator(gname, a.led, a.index);
+          break;
+        case 'itemknn':
+          gen = new ItemKnnGenerator(gname, a.itemknn, g.lastN ?? 5);
+          break;
+        case 'popular':
+          gen = new RankedListGenerator(gname, () => a.popularList);
+          break;
+        case 'fresh': {
+          const maxAge = (g.maxAgeDays ?? 7) * 86_400_000;
+          gen = new RankedListGenerator(gname, () => this.catalog.fresh(maxAge, this.now()));
+          break;
+        }
+      }
+      return { generator: gen, quota: g.quota, weight: g.weight };
+    });
+    return new Funnel({ generators: slots, rules: this.opts.rules?.(name, scene) ?? [] });
+  }
+
+  /** Item index for an id; throws UnknownItemError. */
+  itemIndex(id: string): number {
+    const i = this.catalog.index(id);
+    if (i < 0) throw new UnknownItemError(id);
+    return i;
+  }
+
+  async recommend(req: RecommendRequest): Promise<RecommendResponse> {
+    const t0 = performance.now();
+    const sceneName = req.scene ?? (this.funnels.has('default') ? 'default' : this.funnels.keys().next().value!);
+    const funnel = this.funnels.get(sceneName);
+    if (!funnel) throw new UnknownSceneError(sceneName, [...this.funnels.keys()]);
+    const scene = this.config.scenes[sceneName];
+    const k = Math.min(req.k ?? scene.k, this.opts.maxK ?? 1000);
+    const now = this.now();
+    const exclude = new Set<number>();
+    let history: Int32Array;
+    if (req.history) {
+      history = Int32Array.from(req.history.map((id) => this.catalog.index(id)).filter((i) => i >= 0));
+    } else if (req.userId) {
+      const h = await this.store.history(req.userId, { types: this.historyTypes, limit: scene.historyLength });
+      history = h.itemIdx;
+      if (this.dislikeCode === -2) this.dislikeCode = await this.store.eventTypeCode('dislike');
+      if (this.dislikeCode >= 0) {
+        const dis = await this.store.history(req.userId, { types: ['dislike'], limit: 1000 });
+        for (const i of dis.itemIdx) exclude.add(i);
+      }
+    } else history = new Int32Array(0);
+    const tHist = performance.now();
+    if (req.excludeSeen !== false) for (const i of history) exclude.add(i);
+    for (const id of req.exclude ?? []) {
+      const i = this.catalog.index(id);
+      if (i >= 0) exclude.add(i);
+    }
+    const sessionKey = req.session ? `${req.userId ?? ''}\u0000${sceneName}\u0000${req.session}` : undefined;
+    if (sessionKey && (req.page ?? 1) > 1) for (const i of this.sessions.get(sessionKey, now) ?? []) exclude.add(i);
+    const f = req.filters ?? {};
+    const cats = f.categories?.length ? f.categories : undefined;
+    const availableOnly = f.availableOnly !== false;
+    const cat = this.catalog;
+    const allow = (item: number): boolean => {
+      if (item >= cat.size) return false;
+      if (availableOnly ? !cat.servable(item) : cat.id(item) === undefined) return false;
+      if (f.minPrice !== undefined || f.maxPrice !== undefined) {
+        const p = cat.price(item);
+        if (Number.isNaN(p) || (f.minPrice !== undefined && p < f.minPrice) || (f.maxPrice !== undefined && p > f.maxPrice)) return false;
+      }
+      if (cats && !cats.some((c) => cat.hasCategory(item, c))) return false;
+      return true;
+    };
+    const ctx: RequestContext = { history, k, scene: sceneName, now, exclude, allow, debug: Boolean(req.debug), ...(req.userId ? { userId: req.userId } : {}) };
+    const result = await funnel.recommend(ctx);
+    const requestId = randomUUID();
+    const items: RecommendedItem[] = result.items.map((s) => {
+      const out: RecommendedItem = { id: cat.id(s.item) ?? String(s.item), score: s.score, sources: s.sources.map((p) => p.generator) };
+      if (req.debug) out.debug = { sources: s.sources, trace: s.trace ?? [] };
+      return out;
+    });
+    if (sessionKey) this.sessions.add(sessionKey, result.items.map((s) => s.item), now);
+    if (req.userId && this.opts.logImpressions !== false && items.length) {
+      this.impressions.push(items.map((it, position) => ({ userId: req.userId!, itemId: it.id, type: 'impression', timestamp: now, context: { requestId, position, scene: sceneName } })));
+    }
+    const resp: RecommendResponse = { requestId, scene: sceneName, modelVersion: this.artifact.version, items };
+    if (req.debug) resp.debug = { candidates: result.candidates, historyLength: history.length, timings: { ...result.timings, history_ms: tHist - t0 } };
+    return resp;
+  }
+
+  /** Items similar to one item (LED embedding cosine, falling back to item-kNN). */
+  similar(itemId: string, k: number, filters: RecommendFilters = {}): { items: { id: string; score: number }[] } {
+    const i = this.itemIndex(itemId);
+    const a = this.artifact;
+    const knownToLed = i < a.led.numItems && a.led.knownItems()[i] === 1;
+    const rec = knownToLed ? a.led.similarItems(i, k * 4 + 10) : i < a.itemknn.numItems ? a.itemknn.similarItems(i, k * 4 + 10) : { items: new Int32Array(0), scores: new Float32Array(0) };
+    const out: { id: string; score: number }[] = [];
+    for (let p = 0; p < rec.items.length && out.length < k; p++) {
+      const j = rec.items[p];
+      if (filters.availableOnly !== false && !this.catalog.servable(j)) continue;
+      if (filters.categories?.length && !filters.categories.some((c) => this.catalog.hasCategory(j, c))) continue;
+      out.push({ id: this.catalog.id(j)!, score: rec.scores[p] });
+    }
+    return { items: out };
+  }
+
+  async flush(): Promise<void> {
+    await this.impressions.flush();
+  }
+}

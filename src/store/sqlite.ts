@@ -1,0 +1,779 @@
+/**
+ * The embedded default store: one SQLite file (WAL) through better-sqlite3.
+ *
+ * Layout: users and items keep their string id and a dense integer index `idx` (the rowid),
+ * allocated from counters in `meta` so an index is never reused, even after a delete. Events
+ * reference users and items by index; the log order is `seq`. One process writes at a time
+ * (SQLite's rule); any number of processes may read.
+ */
+import Database from 'better-sqlite3';
+import type { Event, Item, StoredEvent, User } from '../data/model.js';
+import { checkEvent, checkItem, checkUser, type FieldError } from '../data/schema.js';
+import { BUILTIN_EVENT_TYPES } from '../data/model.js';
+import type {
+  BatchResult,
+  BulkLoadable,
+  EntryError,
+  EventBatch,
+  IngestBatch,
+  IngestResult,
+  ScanEventsOptions,
+  Store,
+  StoreCounts,
+  StoreOptions,
+  StoredItem,
+  StoredUser,
+  TimelineOptions,
+  UserHistory,
+} from './types.js';
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+  idx INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  attributes TEXT,
+  declared INTEGER NOT NULL DEFAULT 1,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+  idx INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  title TEXT,
+  categories TEXT,
+  tags TEXT,
+  price REAL,
+  available INTEGER NOT NULL DEFAULT 1,
+  created_at INTEGER,
+  text TEXT,
+  image_url TEXT,
+  attributes TEXT,
+  declared INTEGER NOT NULL DEFAULT 1,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_types (code INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY,
+  user_idx INTEGER NOT NULL,
+  item_idx INTEGER NOT NULL,
+  type INTEGER NOT NULL,
+  value REAL,
+  ts INTEGER NOT NULL,
+  ext_id TEXT,
+  request_id TEXT,
+  scene TEXT,
+  position INTEGER,
+  device TEXT,
+  extra TEXT
+);
+CREATE TABLE IF NOT EXISTS checkpoints (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
+/** Secondary indexes on events: dropped during a bulk load, rebuilt (much faster) at its end. */
+const EVENT_INDEXES = `
+CREATE INDEX IF NOT EXISTS events_user_ts ON events (user_idx, ts, type, item_idx, value);
+CREATE UNIQUE INDEX IF NOT EXISTS events_ext_id ON events (ext_id) WHERE ext_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_request ON events (request_id) WHERE request_id IS NOT NULL;
+`;
+
+/** Rows per multi-row INSERT statement for events (fewer native calls per event). */
+const EVENT_CHUNK = 50;
+const EVENT_COLS = 11;
+
+export interface SqliteStoreOptions extends StoreOptions {
+  /** 'normal' (default) survives a process crash; 'full' also survives power loss. */
+  synchronous?: 'normal' | 'full' | 'off';
+  /** Page cache size in MiB (default 64). */
+  cacheMb?: number;
+  readonly?: boolean;
+}
+
+type Row = unknown[];
+
+/** Removes events whose client id repeats (keeping the first) and (re)creates the event indexes. */
+function finishBulk(db: Database.Database): number {
+  let removed = 0;
+  db.transaction(() => {
+    const inBulk = db.prepare("SELECT value FROM meta WHERE key = 'bulk_load'").pluck().get() === '1';
+    if (inBulk) {
+      removed = db
+        .prepare(
+          'DELETE FROM events WHERE ext_id IS NOT NULL AND seq NOT IN ' +
+            '(SELECT MIN(seq) FROM events WHERE ext_id IS NOT NULL GROUP BY ext_id)',
+        )
+        .run().changes;
+      db.prepare("DELETE FROM meta WHERE key = 'bulk_load'").run();
+    }
+    db.exec(EVENT_INDEXES);
+  }).immediate();
+  return removed;
+}
+
+function emptyResult(): BatchResult {
+  return { accepted: 0, duplicates: 0, errors: [] };
+}
+
+function toEntryErrors(index: number, errors: FieldError[]): EntryError[] {
+  return errors.map((e) => ({ index, field: e.field || undefined, code: e.code, message: e.message }));
+}
+
+function jsonOrNull(v: unknown): string | null {
+  return v === undefined || v === null ? null : JSON.stringify(v);
+}
+
+const CONTEXT_KEYS = new Set(['scene', 'position', 'requestId', 'device']);
+
+export class SqliteStore implements Store, BulkLoadable {
+  readonly kind = 'sqlite';
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly opts: SqliteStoreOptions;
+  private readonly userCache = new Map<string, number>();
+  private readonly itemCache = new Map<string, number>();
+  private typeCodes = new Map<string, number>();
+  private readonly allowedTypes: Set<string>;
+  private readonly stmts = new Map<string, Database.Statement>();
+  private closed = false;
+
+  private constructor(path: string, db: Database.Database, opts: SqliteStoreOptions) {
+    this.path = path;
+    this.db = db;
+    this.opts = opts;
+    this.allowedTypes = new Set([...BUILTIN_EVENT_TYPES, ...(opts.customEventTypes ?? [])]);
+  }
+
+  /** Opens (creating if needed) a store file; ':memory:' gives a private in-memory store. */
+  static async open(path: string, opts: SqliteStoreOptions = {}): Promise<SqliteStore> {
+    const db = new Database(path, { readonly: opts.readonly ?? false });
+    try {
+      if (!opts.readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma(`synchronous = ${(opts.synchronous ?? 'normal').toUpperCase()}`);
+      }
+      db.pragma(`cache_size = ${-1024 * (opts.cacheMb ?? 64)}`);
+      db.pragma('temp_store = MEMORY');
+      db.pragma('busy_timeout = 5000');
+      if (!opts.readonly) {
+        db.exec(SCHEMA);
+        const v = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get() as string | undefined;
+        if (v === undefined) {
+          const ins = db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)');
+          ins.run('schema_version', String(SCHEMA_VERSION));
+          ins.run('next_user_idx', '0');
+          ins.run('next_item_idx', '0');
+          ins.run('created_at', new Date().toISOString());
+        } else if (Number(v) > SCHEMA_VERSION) {
+          throw new Error(`${path}: store schema version ${v} is newer than this Funnel (${SCHEMA_VERSION}); upgrade Funnel`);
+        }
+        // A bulk load that was interrupted (kill -9) left the indexes dropped: restore them.
+        finishBulk(db);
+      }
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    const store = new SqliteStore(path, db, opts);
+    store.loadTypes();
+    return store;
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  private loadTypes(): void {
+    this.typeCodes = new Map();
+    for (const r of this.db.prepare('SELECT code, name FROM event_types').all() as { code: number; name: string }[]) {
+      this.typeCodes.set(r.name, r.code);
+    }
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new Error('store is closed');
+  }
+
+  // ---- index allocation (inside write transactions) -------------------------------------
+
+  private nextIdx(key: 'next_user_idx' | 'next_item_idx'): number {
+    const v = Number(this.stmt('SELECT value FROM meta WHERE key = ?').pluck().get(key));
+    this.stmt('UPDATE meta SET value = ? WHERE key = ?').run(String(v + 1), key);
+    return v;
+  }
+
+  private lookupUser(id: string): number {
+    const cached = this.userCache.get(id);
+    if (cached !== undefined) return cached;
+    const idx = this.stmt('SELECT idx FROM users WHERE id = ?').pluck().get(id) as number | undefined;
+    if (idx === undefined) return -1;
+    this.userCache.set(id, idx);
+    return idx;
+  }
+
+  private lookupItem(id: string): number {
+    const cached = this.itemCache.get(id);
+    if (cached !== undefined) return cached;
+    const idx = this.stmt('SELECT idx FROM items WHERE id = ?').pluck().get(id) as number | undefined;
+    if (idx === undefined) return -1;
+    this.itemCache.set(id, idx);
+    return idx;
+  }
+
+  private typeCode(name: string): number {
+    let code = this.typeCodes.get(name);
+    if (code === undefined) {
+      const existing = this.stmt('SELECT code FROM event_types WHERE name = ?').pluck().get(name) as number | undefined;
+      if (existing !== undefined) code = existing;
+      else {
+        const max = (this.stmt('SELECT COALESCE(MAX(code), -1) FROM event_types').pluck().get() as number) + 1;
+        if (max > 65535) throw new Error('too many distinct event types (at most 65536)');
+        this.stmt('INSERT INTO event_types (code, name) VALUES (?, ?)').run(max, name);
+        code = max;
+      }
+      this.typeCodes.set(name, code);
+    }
+    return code;
+  }
+
+  // ---- writes ---------------------------------------------------------------------------
+
+  private writeUsers(users: unknown[], res: BatchResult): void {
+    const now = Date.now();
+    const upsert = this.stmt(
+      'INSERT INTO users (idx, id, attributes, declared, updated_at) VALUES (?, ?, ?, 1, ?) ' +
+        'ON CONFLICT(idx) DO UPDATE SET attributes = excluded.attributes, declared = 1, updated_at = excluded.updated_at',
+    );
+    users.forEach((raw, i) => {
+      const c = checkUser(raw);
+      if (!c.ok) {
+        res.errors.push(...toEntryErrors(i, c.errors));
+        return;
+      }
+      const u = c.value;
+      let idx = this.lookupUser(u.id);
+      if (idx < 0) {
+        idx = this.nextIdx('next_user_idx');
+        this.userCache.set(u.id, idx);
+      }
+      upsert.run(idx, u.id, jsonOrNull(u.attributes), now);
+      res.accepted++;
+    });
+  }
+
+  private writeItems(items: unknown[], res: BatchResult): void {
+    const now = Date.now();
+    const upsert = this.stmt(
+      'INSERT INTO items (idx, id, title, categories, tags, price, available, created_at, text, image_url, attributes, declared, deleted, updated_at) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, ?) ON CONFLICT(idx) DO UPDATE SET ' +
+        'title = excluded.title, categories = excluded.categories, tags = excluded.tags, price = excluded.price, ' +
+        'available = excluded.available, created_at = excluded.created_at, text = excluded.text, ' +
+        'image_url = excluded.image_url, attributes = excluded.attributes, declared = 1, deleted = 0, updated_at = excluded.updated_at',
+    );
+    items.forEach((raw, i) => {
+      const c = checkItem(raw);
+      if (!c.ok) {
+        res.errors.push(...toEntryErrors(i, c.errors));
+        return;
+      }
+      const it = c.value;
+      let idx = this.lookupItem(it.id);
+      if (idx < 0) {
+        idx = this.nextIdx('next_item_idx');
+        this.itemCache.set(it.id, idx);
+      }
+      upsert.run(
+        idx, it.id, it.title ?? null, jsonOrNull(it.categories), jsonOrNull(it.tags), it.price ?? null,
+        it.available === false ? 0 : 1, it.createdAt ?? null, it.text ?? null, it.imageUrl ?? null,
+        jsonOrNull(it.attributes), now,
+      );
+      res.accepted++;
+    });
+  }
+
+  private resolveForEvent(kind: 'user' | 'item', id: string): number {
+    const idx = kind === 'user' ? this.lookupUser(id) : this.lookupItem(id);
+    if (idx >= 0 || this.opts.unknownEntities === 'reject') return idx;
+    const now = Date.now();
+    if (kind === 'user') {
+      const n = this.nextIdx('next_user_idx');
+      this.stmt('INSERT INTO users (idx, id, attributes, declared, updated_at) VALUES (?, ?, NULL, 0, ?)').run(n, id, now);
+      this.userCache.set(id, n);
+      return n;
+    }
+    const n = this.nextIdx('next_item_idx');
+    this.stmt('INSERT INTO items (idx, id, declared, updated_at) VALUES (?, ?, 0, ?)').run(n, id, now);
+    this.itemCache.set(id, n);
+    return n;
+  }
+
+  private writeEvents(events: unknown[], res: BatchResult): void {
+    const rows: Row[] = [];
+    events.forEach((raw, i) => {
+      const c = checkEvent(raw, this.opts, this.allowedTypes);
+      if (!c.ok) {
+        res.errors.push(...toEntryErrors(i, c.errors));
+        return;
+      }
+      const e = c.value;
+      const u = this.resolveForEvent('user', e.userId);
+      const it = this.resolveForEvent('item', e.itemId);
+      if (u < 0 || it < 0) {
+        if (u < 0) res.errors.push({ index: i, field: 'userId', code: 'UNKNOWN_USER', message: `unknown user '${e.userId}'` });
+        if (it < 0) res.errors.push({ index: i, field: 'itemId', code: 'UNKNOWN_ITEM', message: `unknown item '${e.itemId}'` });
+        return;
+      }
+      const ctx = e.context;
+      let extra: string | null = null;
+      if (ctx) {
+        const rest: Record<string, unknown> = {};
+        let any = false;
+        for (const k of Object.keys(ctx)) {
+          if (!CONTEXT_KEYS.has(k) && ctx[k] !== undefined) {
+            rest[k] = ctx[k];
+            any = true;
+          }
+        }
+        if (any) extra = JSON.stringify(rest);
+      }
+      rows.push([
+        u, it, this.typeCode(e.type), e.value ?? null, e.timestamp, e.id ?? null,
+        ctx?.requestId ?? null, ctx?.scene ?? null, ctx?.position ?? null, ctx?.device ?? null, extra,
+      ]);
+    });
+    const cols = '(user_idx, item_idx, type, value, ts, ext_id, request_id, scene, position, device, extra)';
+    const one = `(${new Array(EVENT_COLS).fill('?').join(', ')})`;
+    const many = this.stmt(`INSERT OR IGNORE INTO events ${cols} VALUES ${new Array(EVENT_CHUNK).fill(one).join(', ')}`);
+    const single = this.stmt(`INSERT OR IGNORE INTO events ${cols} VALUES ${one}`);
+    let inserted = 0;
+    let p = 0;
+    const flat: unknown[] = new Array(EVENT_CHUNK * EVENT_COLS);
+    for (; p + EVENT_CHUNK <= rows.length; p += EVENT_CHUNK) {
+      for (let r = 0; r < EVENT_CHUNK; r++) {
+        const row = rows[p + r];
+        for (let k = 0; k < EVENT_COLS; k++) flat[r * EVENT_COLS + k] = row[k];
+      }
+      inserted += many.run(flat).changes;
+    }
+    for (; p < rows.length; p++) inserted += single.run(rows[p]).changes;
+    res.accepted += inserted;
+    res.duplicates += rows.length - inserted;
+  }
+
+  async ingest(batch: IngestBatch): Promise<IngestResult> {
+    this.ensureOpen();
+    const out: IngestResult = { users: emptyResult(), items: emptyResult(), events: emptyResult() };
+    const userCacheSize = this.userCache.size;
+    const itemCacheSize = this.itemCache.size;
+    const tx = this.db.transaction(() => {
+      if (batch.users?.length) this.writeUsers(batch.users, out.users);
+      if (batch.items?.length) this.writeItems(batch.items, out.items);
+      if (batch.events?.length) this.writeEvents(batch.events, out.events);
+      if (batch.checkpoint) {
+        this.stmt('INSERT INTO checkpoints (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(
+          batch.checkpoint.key,
+          batch.checkpoint.value,
+        );
+      }
+    });
+    try {
+      tx.immediate();
+    } catch (err) {
+      // Rolled back: forget ids that were allocated inside the failed transaction.
+      if (this.userCache.size !== userCacheSize) this.userCache.clear();
+      if (this.itemCache.size !== itemCacheSize) this.itemCache.clear();
+      this.loadTypes();
+      throw err;
+    }
+    return out;
+  }
+
+  async upsertUsers(users: User[]): Promise<BatchResult> {
+    return (await this.ingest({ users })).users;
+  }
+
+  async upsertItems(items: Item[]): Promise<BatchResult> {
+    return (await this.ingest({ items })).items;
+  }
+
+  async appendEvents(events: Event[]): Promise<BatchResult> {
+    return (await this.ingest({ events })).events;
+  }
+
+  async getCheckpoint(key: string): Promise<string | undefined> {
+    this.ensureOpen();
+    return this.stmt('SELECT value FROM checkpoints WHERE key = ?').pluck().get(key) as string | undefined;
+  }
+
+  async deleteCheckpoint(key: string): Promise<void> {
+    this.ensureOpen();
+    this.stmt('DELETE FROM checkpoints WHERE key = ?').run(key);
+  }
+
+  async deleteUser(id: string): Promise<boolean> {
+    this.ensureOpen();
+    const idx = this.lookupUser(id);
+    if (idx < 0) return false;
+    this.db.transaction(() => {
+      this.stmt('DELETE FROM events WHERE user_idx = ?').run(idx);
+      this.stmt('DELETE FROM users WHERE idx = ?').run(idx);
+    }).immediate();
+    this.userCache.delete(id);
+    return true;
+  }
+
+  async deleteItem(id: string): Promise<boolean> {
+    this.ensureOpen();
+    const r = this.stmt('UPDATE items SET deleted = 1, updated_at = ? WHERE id = ? AND deleted = 0').run(Date.now(), id);
+    return r.changes > 0;
+  }
+
+  // ---- reads ----------------------------------------------------------------------------
+
+  private rowToItem(r: Record<string, unknown>): StoredItem {
+    const it: StoredItem = { idx: r.idx as number, id: r.id as string, declared: r.declared === 1 };
+    if (r.title !== null) it.title = r.title as string;
+    if (r.categories !== null) it.categories = JSON.parse(r.categories as string) as string[];
+    if (r.tags !== null) it.tags = JSON.parse(r.tags as string) as string[];
+    if (r.price !== null) it.price = r.price as number;
+    it.available = r.available === 1;
+    if (r.created_at !== null) it.createdAt = r.created_at as number;
+    if (r.text !== null) it.text = r.text as string;
+    if (r.image_url !== null) it.imageUrl = r.image_url as string;
+    if (r.attributes !== null) it.attributes = JSON.parse(r.attributes as string) as Record<string, unknown>;
+    return it;
+  }
+
+  private rowToUser(r: Record<string, unknown>): StoredUser {
+    const u: StoredUser = { idx: r.idx as number, id: r.id as string, declared: r.declared === 1 };
+    if (r.attributes !== null) u.attributes = JSON.parse(r.attributes as string) as Record<string, unknown>;
+    return u;
+  }
+
+  async getUser(id: string): Promise<StoredUser | undefined> {
+    this.ensureOpen();
+    const r = this.stmt('SELECT * FROM users WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return r ? this.rowToUser(r) : undefined;
+  }
+
+  async getItem(id: string): Promise<StoredItem | undefined> {
+    this.ensureOpen();
+    const r = this.stmt('SELECT * FROM items WHERE id = ? AND deleted = 0').get(id) as Record<string, unknown> | undefined;
+    return r ? this.rowToItem(r) : undefined;
+  }
+
+  async getItems(ids: string[]): Promise<(StoredItem | undefined)[]> {
+    const s = this.stmt('SELECT * FROM items WHERE id = ? AND deleted = 0');
+    return ids.map((id) => {
+      const r = s.get(id) as Record<string, unknown> | undefined;
+      return r ? this.rowToItem(r) : undefined;
+    });
+  }
+
+  async userIndex(id: string): Promise<number> {
+    this.ensureOpen();
+    return (this.stmt('SELECT idx FROM users WHERE id = ?').pluck().get(id) as number | undefined) ?? -1;
+  }
+
+  async itemIndex(id: string): Promise<number> {
+    this.ensureOpen();
+    return (this.stmt('SELECT idx FROM items WHERE id = ? AND deleted = 0').pluck().get(id) as number | undefined) ?? -1;
+  }
+
+  async userId(idx: number): Promise<string | undefined> {
+    return this.stmt('SELECT id FROM users WHERE idx = ?').pluck().get(idx) as string | undefined;
+  }
+
+  async itemId(idx: number): Promise<string | undefined> {
+    return this.stmt('SELECT id FROM items WHERE idx = ? AND deleted = 0').pluck().get(idx) as string | undefined;
+  }
+
+  /** Ids by index; entries for deleted users/items are empty strings (indices are never reused). */
+  async itemIds(): Promise<string[]> {
+    const n = Number(this.stmt("SELECT value FROM meta WHERE key = 'next_item_idx'").pluck().get());
+    const out = new Array<string>(n).fill('');
+    for (const r of this.stmt('SELECT idx, id FROM items WHERE deleted = 0').raw(true).iterate() as Iterable<[number, string]>) out[r[0]] = r[1];
+    return out;
+  }
+
+  async userIds(): Promise<string[]> {
+    const n = Number(this.stmt("SELECT value FROM meta WHERE key = 'next_user_idx'").pluck().get());
+    const out = new Array<string>(n).fill('');
+    for (const r of this.stmt('SELECT idx, id FROM users').raw(true).iterate() as Iterable<[number, string]>) out[r[0]] = r[1];
+    return out;
+  }
+
+  /** Number of indices allocated so far (the size of typed arrays indexed by item/user idx). */
+  async indexSizes(): Promise<{ users: number; items: number }> {
+    const get = (k: string) => Number(this.stmt('SELECT value FROM meta WHERE key = ?').pluck().get(k));
+    return { users: get('next_user_idx'), items: get('next_item_idx') };
+  }
+
+  async timeline(userId: string, options: TimelineOptions = {}): Promise<StoredEvent[]> {
+    this.ensureOpen();
+    const uidx = this.lookupUser(userId);
+    if (uidx < 0) return [];
+    const limit = options.limit ?? 100;
+    const params: unknown[] = [uidx];
+    let where = 'e.user_idx = ?';
+    if (options.types && options.types.length) {
+      const codes = this.codesFor(options.types);
+      if (codes.length === 0) return [];
+      where += ` AND e.type IN (${codes.map(() => '?').join(', ')})`;
+      params.push(...codes);
+    }
+    if (options.before !== undefined) {
+      where += ' AND e.ts < ?';
+      params.push(options.before);
+    }
+    if (options.after !== undefined) {
+      where += ' AND e.ts >= ?';
+      params.push(options.after);
+    }
+    params.push(limit);
+    const sql =
+      'SELECT e.seq, e.item_idx, i.id, e.type, e.value, e.ts, e.ext_id, e.request_id, e.scene, e.position, e.device, e.extra ' +
+      `FROM events e JOIN items i ON i.idx = e.item_idx WHERE ${where} AND i.deleted = 0 ORDER BY e.ts DESC, e.seq DESC LIMIT ?`;
+    const rows = this.stmt(sql).raw(true).all(...params) as Row[];
+    const names = this.typeNames();
+    return rows.map((r) => {
+      const ev: StoredEvent = {
+        seq: r[0] as number,
+        userIdx: uidx,
+        itemIdx: r[1] as number,
+        userId,
+        itemId: r[2] as string,
+        type: names.get(r[3] as number) ?? String(r[3]),
+        timestamp: r[5] as number,
+      };
+      if (r[4] !== null) ev.value = r[4] as number;
+      if (r[6] !== null) ev.id = r[6] as string;
+      if (r[7] !== null || r[8] !== null || r[9] !== null || r[10] !== null || r[11] !== null) {
+        const ctx: Record<string, unknown> = r[11] !== null ? (JSON.parse(r[11] as string) as Record<string, unknown>) : {};
+        if (r[7] !== null) ctx.requestId = r[7];
+        if (r[8] !== null) ctx.scene = r[8];
+        if (r[9] !== null) ctx.position = r[9];
+        if (r[10] !== null) ctx.device = r[10];
+        ev.context = ctx;
+      }
+      return ev;
+    });
+  }
+
+  async history(userId: string, options: TimelineOptions = {}): Promise<UserHistory> {
+    this.ensureOpen();
+    const uidx = this.lookupUser(userId);
+    const empty: UserHistory = { length: 0, itemIdx: new Int32Array(0), type: new Uint16Array(0), value: new Float64Array(0), timestamp: new Float64Array(0) };
+    if (uidx < 0) return empty;
+    const params: unknown[] = [uidx];
+    let where = 'e.user_idx = ?';
+    if (options.types && options.types.length) {
+      const codes = this.codesFor(options.types);
+      if (codes.length === 0) return empty;
+      where += ` AND e.type IN (${codes.map(() => '?').join(', ')})`;
+      params.push(...codes);
+    }
+    if (options.before !== undefined) {
+      where += ' AND e.ts < ?';
+      params.push(options.before);
+    }
+    if (options.after !== undefined) {
+      where += ' AND e.ts >= ?';
+      params.push(options.after);
+    }
+    params.push(options.limit ?? 100);
+    // Served from the covering index (user_idx, ts, type, item_idx, value) without table reads.
+    const sql =
+      'SELECT e.item_idx, e.type, e.value, e.ts FROM events e JOIN items i ON i.idx = e.item_idx ' +
+      `WHERE ${where} AND i.deleted = 0 ORDER BY e.ts DESC LIMIT ?`;
+    const rows = this.stmt(sql).raw(true).all(...params) as number[][];
+    const n = rows.length;
+    const h: UserHistory = { length: n, itemIdx: new Int32Array(n), type: new Uint16Array(n), value: new Float64Array(n), timestamp: new Float64Array(n) };
+    for (let i = 0; i < n; i++) {
+      const r = rows[i];
+      h.itemIdx[i] = r[0];
+      h.type[i] = r[1];
+      h.value[i] = r[2] === null ? NaN : r[2];
+      h.timestamp[i] = r[3];
+    }
+    return h;
+  }
+
+  private codesFor(types: string[]): number[] {
+    let codes = types.map((t) => this.typeCodes.get(t));
+    if (codes.some((c) => c === undefined)) {
+      this.loadTypes();
+      codes = types.map((t) => this.typeCodes.get(t));
+    }
+    return codes.filter((c): c is number => c !== undefined);
+  }
+
+  private typeNameCache: Map<number, string> | undefined;
+  private typeNames(): Map<number, string> {
+    if (!this.typeNameCache || this.typeNameCache.size !== this.typeCodes.size) {
+      this.typeNameCache = new Map([...this.typeCodes].map(([n, c]) => [c, n]));
+    }
+    return this.typeNameCache;
+  }
+
+  private deletedItems(): Uint8Array {
+    const { items } = { items: Number(this.stmt("SELECT value FROM meta WHERE key = 'next_item_idx'").pluck().get()) };
+    const mask = new Uint8Array(items);
+    for (const idx of this.stmt('SELECT idx FROM items WHERE deleted = 1').pluck().iterate() as Iterable<number>) mask[idx] = 1;
+    return mask;
+  }
+
+  async *scanEvents(options: ScanEventsOptions = {}): AsyncIterable<EventBatch> {
+    this.ensureOpen();
+    const batchSize = options.batchSize ?? 65536;
+    const deleted = this.deletedItems();
+    let where = 'seq > ?';
+    const fixed: unknown[] = [];
+    if (options.types && options.types.length) {
+      this.loadTypes();
+      const codes = options.types.map((t) => this.typeCodes.get(t)).filter((c): c is number => c !== undefined);
+      if (codes.length === 0) return;
+      where += ` AND type IN (${codes.join(', ')})`;
+    }
+    if (options.since !== undefined) {
+      where += ' AND ts >= ?';
+      fixed.push(options.since);
+    }
+    if (options.until !== undefined) {
+      where += ' AND ts < ?';
+      fixed.push(options.until);
+    }
+    const s = this.db.prepare(`SELECT seq, user_idx, item_idx, type, value, ts FROM events WHERE ${where} ORDER BY seq LIMIT ?`).raw(true);
+    let after = options.afterSeq ?? 0;
+    for (;;) {
+      const rows = s.all(after, ...fixed, batchSize) as number[][];
+      if (rows.length === 0) return;
+      after = rows[rows.length - 1][0];
+      const b: EventBatch = {
+        length: 0,
+        seq: new Float64Array(rows.length),
+        userIdx: new Int32Array(rows.length),
+        itemIdx: new Int32Array(rows.length),
+        type: new Uint16Array(rows.length),
+        value: new Float64Array(rows.length),
+        timestamp: new Float64Array(rows.length),
+      };
+      let n = 0;
+      for (const r of rows) {
+        if (deleted[r[2]] === 1) continue;
+        b.seq[n] = r[0];
+        b.userIdx[n] = r[1];
+        b.itemIdx[n] = r[2];
+        b.type[n] = r[3];
+        b.value[n] = r[4] === null ? NaN : r[4];
+        b.timestamp[n] = r[5];
+        n++;
+      }
+      b.length = n;
+      if (n < rows.length) {
+        b.seq = b.seq.subarray(0, n);
+        b.userIdx = b.userIdx.subarray(0, n);
+        b.itemIdx = b.itemIdx.subarray(0, n);
+        b.type = b.type.subarray(0, n);
+        b.value = b.value.subarray(0, n);
+        b.timestamp = b.timestamp.subarray(0, n);
+      }
+      if (n > 0) yield b;
+      if (rows.length < batchSize) return;
+    }
+  }
+
+  async *scanUsers(batchSize = 10000): AsyncIterable<StoredUser[]> {
+    this.ensureOpen();
+    const s = this.db.prepare('SELECT * FROM users WHERE idx > ? ORDER BY idx LIMIT ?');
+    let after = -1;
+    for (;;) {
+      const rows = s.all(after, batchSize) as Record<string, unknown>[];
+      if (rows.length === 0) return;
+      after = rows[rows.length - 1].idx as number;
+      yield rows.map((r) => this.rowToUser(r));
+      if (rows.length < batchSize) return;
+    }
+  }
+
+  async *scanItems(batchSize = 10000): AsyncIterable<StoredItem[]> {
+    this.ensureOpen();
+    const s = this.db.prepare('SELECT * FROM items WHERE idx > ? AND deleted = 0 ORDER BY idx LIMIT ?');
+    let after = -1;
+    for (;;) {
+      const rows = s.all(after, batchSize) as Record<string, unknown>[];
+      if (rows.length === 0) return;
+      after = rows[rows.length - 1].idx as number;
+      yield rows.map((r) => this.rowToItem(r));
+      if (rows.length < batchSize) return;
+    }
+  }
+
+  async eventTypes(): Promise<Map<number, string>> {
+    this.loadTypes();
+    return new Map(this.typeNames());
+  }
+
+  async eventTypeCode(name: string): Promise<number> {
+    if (!this.typeCodes.has(name)) this.loadTypes();
+    return this.typeCodes.get(name) ?? -1;
+  }
+
+  async counts(): Promise<StoreCounts> {
+    this.ensureOpen();
+    const one = (sql: string) => this.db.prepare(sql).pluck().get() as number;
+    const eventsByType: Record<string, number> = {};
+    const names = await this.eventTypes();
+    let events = 0;
+    for (const r of this.db.prepare('SELECT type, COUNT(*) AS n FROM events GROUP BY type').all() as { type: number; n: number }[]) {
+      eventsByType[names.get(r.type) ?? String(r.type)] = r.n;
+      events += r.n;
+    }
+    return {
+      users: one('SELECT COUNT(*) FROM users'),
+      items: one('SELECT COUNT(*) FROM items WHERE deleted = 0'),
+      deletedItems: one('SELECT COUNT(*) FROM items WHERE deleted = 1'),
+      events,
+      eventsByType,
+      undeclaredUsers: one('SELECT COUNT(*) FROM users WHERE declared = 0'),
+      undeclaredItems: one('SELECT COUNT(*) FROM items WHERE declared = 0 AND deleted = 0'),
+    };
+  }
+
+  /**
+   * Bulk-load mode for large imports into a store: the secondary event indexes are dropped
+   * (inserts become ~5× faster) and rebuilt by `endBulkLoad`, which also removes events whose
+   * client id repeats. Reads stay correct meanwhile, only slower. A bulk load interrupted by a
+   * crash is finished by the next `open`.
+   */
+  async beginBulkLoad(): Promise<void> {
+    this.ensureOpen();
+    this.db.transaction(() => {
+      this.db.prepare("INSERT INTO meta (key, value) VALUES ('bulk_load', '1') ON CONFLICT(key) DO UPDATE SET value = '1'").run();
+      this.db.exec('DROP INDEX IF EXISTS events_user_ts; DROP INDEX IF EXISTS events_ext_id; DROP INDEX IF EXISTS events_request;');
+    }).immediate();
+    this.stmts.clear();
+  }
+
+  /** Ends a bulk load; returns how many duplicate events (by client id) were removed. */
+  async endBulkLoad(): Promise<{ duplicatesRemoved: number }> {
+    this.ensureOpen();
+    const duplicatesRemoved = finishBulk(this.db);
+    this.stmts.clear();
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return { duplicatesRemoved };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stmts.clear();
+    this.db.close();
+  }
+}

@@ -1,0 +1,184 @@
+import type { Event, EventType, Item, StoredEvent, User } from '../data/model.js';
+
+/** Why one entry of a batch was not accepted. */
+export interface EntryError {
+  /** Position of the entry in the batch (0-based). */
+  index: number;
+  /** Field at fault, when one is. */
+  field?: string;
+  /** Stable machine code, e.g. INVALID_TYPE, MISSING_FIELD, UNKNOWN_USER. */
+  code: string;
+  message: string;
+}
+
+export interface BatchResult {
+  /** Entries written (inserted or updated). */
+  accepted: number;
+  /** Entries skipped because they were already there (events with a known id). */
+  duplicates: number;
+  /** Entries refused, each with its reason. Accepted entries are durable regardless. */
+  errors: EntryError[];
+}
+
+export interface TimelineOptions {
+  /** Only these event types. */
+  types?: EventType[];
+  /** The last N events (most recent ones). Default 100. */
+  limit?: number;
+  /** Only events with timestamp < before (epoch ms). */
+  before?: number;
+  /** Only events with timestamp >= after (epoch ms). */
+  after?: number;
+}
+
+/** A user's recent events in columnar form, most recent first (the serving hot path). */
+export interface UserHistory {
+  length: number;
+  itemIdx: Int32Array;
+  type: Uint16Array;
+  /** NaN where the event has no value. */
+  value: Float64Array;
+  timestamp: Float64Array;
+}
+
+/** Events in columnar form: the shape training code wants. All arrays have `length` entries. */
+export interface EventBatch {
+  length: number;
+  seq: Float64Array;
+  userIdx: Int32Array;
+  itemIdx: Int32Array;
+  /** Event type codes; names through `Store.eventTypes()`. */
+  type: Uint16Array;
+  /** NaN where the event has no value. */
+  value: Float64Array;
+  /** Epoch milliseconds. */
+  timestamp: Float64Array;
+}
+
+export interface ScanEventsOptions {
+  types?: EventType[];
+  /** Events with timestamp >= since. */
+  since?: number;
+  /** Events with timestamp < until. */
+  until?: number;
+  /** Events with seq > afterSeq (for incremental consumers). */
+  afterSeq?: number;
+  batchSize?: number;
+}
+
+/** A write applied atomically: all of it or none of it, with an optional checkpoint. */
+export interface IngestBatch {
+  users?: User[];
+  items?: Item[];
+  events?: Event[];
+  /**
+   * A checkpoint written in the same transaction as the data: an importer records how far into
+   * its source it got, so that a killed import resumes exactly where the last commit ended.
+   */
+  checkpoint?: { key: string; value: string };
+}
+
+export interface IngestResult {
+  users: BatchResult;
+  items: BatchResult;
+  events: BatchResult;
+}
+
+export interface StoreCounts {
+  users: number;
+  items: number;
+  /** Items deleted (hidden) but still known by id. */
+  deletedItems: number;
+  events: number;
+  eventsByType: Record<string, number>;
+  /** Users/items that appear only in events and were never sent as entities. */
+  undeclaredUsers: number;
+  undeclaredItems: number;
+}
+
+export interface StoredItem extends Item {
+  idx: number;
+  /** False for items created implicitly by an event that names them. */
+  declared: boolean;
+}
+
+export interface StoredUser extends User {
+  idx: number;
+  declared: boolean;
+}
+
+export interface StoreOptions {
+  /**
+   * What an event naming an unknown user or item does: 'create' (default) creates the entity
+   * implicitly (reported as undeclared by validation), 'reject' refuses the event.
+   */
+  unknownEntities?: 'create' | 'reject';
+  /** Refuse event types outside the built-in list and `customEventTypes`. */
+  strictEventTypes?: boolean;
+  customEventTypes?: string[];
+}
+
+/**
+ * Optional ability of a store: a faster mode for loading large histories (indexes dropped
+ * during the load and rebuilt at its end). Check with `isBulkLoadable(store)`.
+ */
+export interface BulkLoadable {
+  beginBulkLoad(): Promise<void>;
+  /** Rebuilds indexes; duplicate events (same client id) inserted during the load are removed. */
+  endBulkLoad(): Promise<{ duplicatesRemoved: number }>;
+}
+
+export function isBulkLoadable(store: Store): store is Store & BulkLoadable {
+  return typeof (store as Partial<BulkLoadable>).beginBulkLoad === 'function';
+}
+
+/**
+ * The persistence contract. The embedded default is SQLite (`SqliteStore`); a PostgreSQL
+ * implementation satisfies the same interface and the same conformance suite
+ * (test/store/conformance.ts).
+ */
+export interface Store {
+  readonly kind: string;
+
+  upsertUsers(users: User[]): Promise<BatchResult>;
+  upsertItems(items: Item[]): Promise<BatchResult>;
+  appendEvents(events: Event[]): Promise<BatchResult>;
+  /** Users, items, events and a checkpoint in one transaction. */
+  ingest(batch: IngestBatch): Promise<IngestResult>;
+  getCheckpoint(key: string): Promise<string | undefined>;
+  deleteCheckpoint(key: string): Promise<void>;
+
+  getUser(id: string): Promise<StoredUser | undefined>;
+  getItem(id: string): Promise<StoredItem | undefined>;
+  getItems(ids: string[]): Promise<(StoredItem | undefined)[]>;
+  /** Removes the user, their attributes and every event of theirs. Returns false if unknown. */
+  deleteUser(id: string): Promise<boolean>;
+  /** Hides the item from every read (get, timelines, scans); upserting it again restores it. */
+  deleteItem(id: string): Promise<boolean>;
+
+  /** Dense index of a user/item id, or -1 when unknown (or deleted). */
+  userIndex(id: string): Promise<number>;
+  itemIndex(id: string): Promise<number>;
+  /** Id for a dense index, or undefined. */
+  userId(idx: number): Promise<string | undefined>;
+  itemId(idx: number): Promise<string | undefined>;
+  /** All item ids in index order (undefined holes for never-allocated indices cannot occur). */
+  itemIds(): Promise<string[]>;
+  userIds(): Promise<string[]>;
+
+  /** A user's events, most recent first, with every field. */
+  timeline(userId: string, options?: TimelineOptions): Promise<StoredEvent[]>;
+  /** The same selection as `timeline`, as typed arrays of indices (for models and serving). */
+  history(userId: string, options?: TimelineOptions): Promise<UserHistory>;
+  /** Every event (of live users and items) in log order, in columnar batches. */
+  scanEvents(options?: ScanEventsOptions): AsyncIterable<EventBatch>;
+  scanUsers(batchSize?: number): AsyncIterable<StoredUser[]>;
+  scanItems(batchSize?: number): AsyncIterable<StoredItem[]>;
+  /** Event type names by code, as used in `EventBatch.type`. */
+  eventTypes(): Promise<Map<number, string>>;
+  /** Code for an event type name, or -1 when no event of that type was ever stored. */
+  eventTypeCode(name: string): Promise<number>;
+
+  counts(): Promise<StoreCounts>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,117 @@
+/**
+ * The offline trainer: store → timelines → retrieval models (LED, item-kNN, popularity) →
+ * ANN index → a versioned artifact (src/artifacts/registry.ts). Serving never talks to the
+ * trainer; it picks the new artifact up from the model folder.
+ *
+ * LED's checkpoint is chosen on held-out users (strong generalization, the most recent 20% of
+ * each held-out timeline as target); the same users measure every model, and those figures go
+ * into the manifest's metrics.
+ */
+import { join } from 'node:path';
+import { writeArtifact, type ArtifactManifest, type ComponentEntry } from '../artifacts/registry.js';
+import { evaluate } from '../eval/evaluate.js';
+import { strongGeneralization, type Split } from '../eval/protocols.js';
+import { ItemKnnModel } from '../models/retrieval/itemknn.js';
+import { LedModel } from '../models/retrieval/led.js';
+import { PopularityModel } from '../models/retrieval/popularity.js';
+import { timelinesFromStore, numEvents, type RetrievalModel, type Timelines } from '../models/retrieval/types.js';
+import type { Store } from '../store/types.js';
+import { createProgress } from '../util/progress.js';
+import { buildItemIndex } from './index-build.js';
+import type { FunnelConfig } from './config.js';
+
+export interface TrainOptions {
+  /** Folder of versioned artifacts. */
+  modelsDir: string;
+  config: FunnelConfig;
+  seed?: number;
+  /** Log lines (default: console.error when not quiet). */
+  log?: (line: string) => void;
+}
+
+export interface TrainResult {
+  dir: string;
+  manifest: ArtifactManifest;
+}
+
+const EVAL_METRICS = ['recall@20', 'recall@50', 'ndcg@100'];
+
+export async function train(store: Store, opts: TrainOptions): Promise<TrainResult> {
+  const log = opts.log ?? (() => {});
+  const cfg = opts.config.training;
+  const seed = opts.seed ?? 1;
+  const t0 = performance.now();
+  const counts = await store.counts();
+  const data = await timelinesFromStore(store, {
+    types: cfg.eventTypes,
+    valueTypes: ['rating'],
+    valueAbove: cfg.minRating,
+    progress: createProgress({ label: 'reading events', unit: ' ev' }),
+  });
+  const events = numEvents(data);
+  if (events === 0) throw new Error(`no training events of types ${cfg.eventTypes.join(', ')} in the store (import some, or set training.eventTypes)`);
+  log(`training on ${events} events of ${data.numUsers} users and ${data.numItems} items`);
+
+  // Held-out users: LED's checkpoint selection and every model's offline figures.
+  let split: Split | undefined;
+  let eligible = 0;
+  for (let u = 0; u < data.numUsers; u++) if (data.indptr[u + 1] - data.indptr[u] >= 5) eligible++;
+  const heldOut = Math.min(cfg.validationUsers, Math.floor(eligible / 5));
+  if (heldOut >= 10) {
+    split = strongGeneralization(data, { valueAbove: undefined, validationUsers: heldOut, testUsers: heldOut, targetSelection: 'last', seed });
+  } else log(`only ${eligible} users with 5+ events: no held-out evaluation, LED trains for its full epochs`);
+
+  const metrics: Record<string, unknown> = {};
+  const measure = async (name: string, model: RetrievalModel<never>) => {
+    if (!split) return;
+    const r = await evaluate(model, split.test, { metrics: EVAL_METRICS });
+    metrics[name] = Object.fromEntries(EVAL_METRICS.map((m) => [m.replace('@', '_at_'), +r.metrics[m].toFixed(4)]));
+  };
+
+  const led = new LedModel();
+  const ledReport = await led.fit(split ? split.train : data, {
+    ...cfg.led,
+    seed,
+    ...(split ? { validate: async (m: LedModel) => (await evaluate(m as RetrievalModel<never>, split!.validation, { metrics: ['ndcg@100'] })).metrics['ndcg@100'] } : {}),
+    onEpoch: (e) => log(`led epoch ${e.epoch}: loss ${e.loss.toFixed(4)}${e.validation !== undefined ? `, validation NDCG@100 ${e.validation.toFixed(4)}` : ''} (${e.seconds.toFixed(1)} s)`),
+  }, createProgress({ label: 'training LED', unit: ' batches' }));
+  await measure('led', led as RetrievalModel<never>);
+
+  const knn = new ItemKnnModel();
+  await knn.fit(split ? split.train : data, cfg.itemknn);
+  await measure('itemknn', knn as RetrievalModel<never>);
+  const pop = new PopularityModel();
+  await pop.fit(split ? split.train : data, cfg.popularity);
+  await measure('popularity', pop as RetrievalModel<never>);
+  // The serving versions of item-kNN and popularity see every event.
+  if (split) {
+    await knn.fit(data, cfg.itemknn);
+    await pop.fit(data, cfg.popularity);
+  }
+
+  const snapshot = { events: counts.events, users: counts.users, items: counts.items, training_events: events };
+  const result = await writeArtifact(
+    opts.modelsDir,
+    async (dir) => {
+      const components: Record<string, ComponentEntry> = {};
+      await led.save(join(dir, 'led'));
+      components.led = { kind: 'retrieval:led', path: 'led' };
+      await knn.save(join(dir, 'itemknn'));
+      components.itemknn = { kind: 'retrieval:itemknn', path: 'itemknn' };
+      await pop.save(join(dir, 'popularity'));
+      components.popularity = { kind: 'retrieval:popularity', path: 'popularity' };
+      const idx = await buildItemIndex(led, join(dir, 'index'));
+      components.index = { kind: `index:${idx.kind}`, path: 'index', items: idx.size };
+      return components;
+    },
+    {
+      dataSnapshot: snapshot,
+      metrics: { ...metrics, led_fit: ledReport.metrics ?? {}, train_seconds: +((performance.now() - t0) / 1000).toFixed(2) },
+      config: opts.config,
+    },
+  );
+  log(`artifact ${result.manifest.version} written to ${result.dir}`);
+  return result;
+}
+
+export type { Timelines };

@@ -1,0 +1,52 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Funnel, RankFusionScorer, StaticListGenerator, mergeCandidates } from '../../src/funnel/pipeline.js';
+import type { RequestContext, RerankRule } from '../../src/funnel/types.js';
+
+function ctx(over: Partial<RequestContext> = {}): RequestContext {
+  return { history: new Int32Array(0), k: 10, scene: 'home', now: 0, exclude: new Set(), debug: false, ...over };
+}
+const gen = (name: string, items: number[]) => new StaticListGenerator(name, Int32Array.from(items), Float32Array.from(items.map((_, i) => 1 - i / 10)));
+
+describe('funnel pipeline', () => {
+  it('merges with deduplication and keeps every provenance', () => {
+    const m = mergeCandidates(['a', 'b'], [
+      { items: Int32Array.from([1, 2]), scores: Float32Array.from([0.9, 0.5]) },
+      { items: Int32Array.from([2, 3]), scores: Float32Array.from([7, 6]) },
+    ]);
+    assert.deepEqual(m.map((c) => c.item), [1, 2, 3]);
+    assert.deepEqual(m[1].sources, [{ generator: 'a', rank: 1, score: 0.5 }, { generator: 'b', rank: 0, score: 7 }]);
+  });
+
+  it('fuses ranks: an item proposed by two generators beats one proposed by one', async () => {
+    const f = new Funnel({ generators: [{ generator: gen('a', [1, 2, 3]), quota: 3 }, { generator: gen('b', [3, 4]), quota: 2 }] });
+    const r = await f.recommend(ctx());
+    assert.equal(r.items[0].item, 3);
+    assert.ok(Math.abs(r.items[0].score - (1 / 63 + 1 / 61)) < 1e-6);
+    assert.deepEqual(r.items.map((x) => x.item), [3, 1, 2, 4], "2 and 4 tie (rank 1 each): lower index first");
+    assert.equal(r.candidates, 4);
+  });
+
+  it('respects quotas, k, exclusions, filters and weights', async () => {
+    const f = new Funnel({ generators: [{ generator: gen('a', [1, 2, 3, 4, 5]), quota: 3 }, { generator: gen('b', [9, 8]), quota: 5, weight: 10 }] });
+    const r = await f.recommend(ctx({ k: 3, exclude: new Set([2]), allow: (i) => i !== 8 }));
+    assert.deepEqual(r.items.map((x) => x.item), [9, 1, 3]);
+    const s = new RankFusionScorer({ b: 2 }, 0);
+    assert.deepEqual([...s.score(ctx(), [{ item: 1, sources: [{ generator: 'b', rank: 0, score: 0 }, { generator: 'a', rank: 1, score: 0 }] }])], [2.5]);
+  });
+
+  it('applies re-ranking rules in order and traces in debug mode', async () => {
+    const reverse: RerankRule = { name: 'reverse', apply: (_c, l) => [...l].reverse() };
+    const f = new Funnel({ generators: [{ generator: gen('a', [1, 2, 3]), quota: 3 }], rules: [reverse] });
+    const r = await f.recommend(ctx({ debug: true }));
+    assert.deepEqual(r.items.map((x) => x.item), [3, 2, 1]);
+    assert.match(r.items[0].trace?.[0] ?? '', /rank_fusion/);
+    assert.ok(r.timings.total_ms >= 0);
+  });
+
+  it('refuses an empty funnel, duplicate generator names and bad quotas', () => {
+    assert.throws(() => new Funnel({ generators: [] }), /at least one generator/);
+    assert.throws(() => new Funnel({ generators: [{ generator: gen('a', [1]), quota: 1 }, { generator: gen('a', [2]), quota: 1 }] }), /used twice/);
+    assert.throws(() => new Funnel({ generators: [{ generator: gen('a', [1]), quota: 0 }] }), /quota/);
+  });
+});

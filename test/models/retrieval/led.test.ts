@@ -1,0 +1,127 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LedBatchGradients, LedModel, type LedLoss } from '../../../src/models/retrieval/led.js';
+import { loadModel } from '../../../src/models/retrieval/registry.js';
+import { SmallRng, timelinesFromArrays, type Timelines } from '../../../src/models/retrieval/types.js';
+
+function gradCheck(loss: LedLoss, tuning: 'train' | 'project') {
+  const I = 7, d = 3;
+  const rng = new SmallRng(3);
+  const base = Float32Array.from({ length: I * d }, () => rng.normal() * 0.5);
+  const P = Float32Array.from({ length: d * d }, (_, k) => (k % (d + 1) === 0 ? 1 : 0) + rng.normal() * 0.2);
+  const bias = Float32Array.from({ length: I }, () => rng.normal() * 0.3);
+  const neg = loss === 'softmax' ? Int32Array.from({ length: I }, (_, i) => i) : Int32Array.from([1, 4, 5, 6]);
+  const comp = new LedBatchGradients({ dim: d, numItems: I, base, P, bias, tuning, loss, maxBatch: 2, negatives: neg.length });
+  const inputs = [[0, 2], [3]];
+  const targets = [[1, 3], [2]];
+  comp.runLists(inputs, targets, neg);
+  // Dense copies of the analytic gradients.
+  const gBase = new Float64Array(I * d);
+  const gBias = new Float64Array(I);
+  for (let s = 0; s < comp.gV.count; s++) for (let j = 0; j < d; j++) gBase[comp.gV.rows[s] * d + j] = comp.gV.grad[s * d + j];
+  for (let s = 0; s < comp.gB.count; s++) gBias[comp.gB.rows[s]] = comp.gB.grad[s];
+  const gP = Float64Array.from(comp.gP);
+  const eps = 1e-2;
+  const check = (arr: Float32Array, grad: ArrayLike<number>, what: string) => {
+    for (let k = 0; k < arr.length; k++) {
+      const x = arr[k];
+      arr[k] = x + eps;
+      const lp = comp.runLists(inputs, targets, neg);
+      arr[k] = x - eps;
+      const lm = comp.runLists(inputs, targets, neg);
+      arr[k] = x;
+      const num = (lp - lm) / (2 * eps);
+      assert.ok(Math.abs(num - grad[k]) <= 2e-3 + 2e-2 * Math.abs(num), `${loss}/${tuning} ${what}[${k}]: numeric ${num} vs analytic ${grad[k]}`);
+    }
+  };
+  check(bias, gBias, 'bias');
+  if (tuning === 'train') check(base, gBase, 'v');
+  else check(P, gP, 'P');
+}
+
+/** Users with one of `k` tastes; each taste likes a block of items. */
+function clustered(users: number, items: number, k: number, perUser: number, seed = 1): Timelines {
+  const rng = new SmallRng(seed);
+  const u: number[] = [], it: number[] = [];
+  const block = items / k;
+  for (let x = 0; x < users; x++) {
+    const taste = x % k;
+    const seen = new Set<number>();
+    while (seen.size < perUser) seen.add(Math.floor(taste * block + rng.int(block)));
+    for (const i of seen) { u.push(x); it.push(i); }
+  }
+  return timelinesFromArrays({ userIdx: u, itemIdx: it, numItems: items });
+}
+
+describe('LED', () => {
+  for (const loss of ['bpr', 'ns', 'css', 'softmax'] as LedLoss[]) {
+    for (const tuning of ['train', 'project'] as const) {
+      it(`gradients match finite differences: ${loss}, ${tuning}`, () => gradCheck(loss, tuning));
+    }
+  }
+
+  it('learns tastes: recommends items of the user’s block', async () => {
+    const data = clustered(200, 60, 3, 8);
+    const m = new LedModel();
+    const rep = await m.fit(data, { dim: 8, epochs: 30, negatives: 20, batchSize: 32, lr: 0.05, seed: 2 });
+    assert.equal(rep.kind, 'led');
+    let hits = 0;
+    for (let taste = 0; taste < 3; taste++) {
+      const hist = Int32Array.from([taste * 20 + 1, taste * 20 + 5, taste * 20 + 9]);
+      const rec = m.recommend(hist, 10);
+      assert.ok(!rec.items.some((i) => hist.includes(i)), 'history items are not recommended');
+      hits += [...rec.items].filter((i) => Math.floor(i / 20) === taste).length;
+    }
+    assert.ok(hits >= 27, `expected ≥ 27/30 in-taste recommendations, got ${hits}`);
+  });
+
+  it('serves the null history from the biases and respects exclusions', async () => {
+    const m = LedModel.fromParameters(new Float32Array(4 * 2), Float32Array.from([0.1, 0.9, 0.5, -1]), 2);
+    assert.deepEqual([...m.recommend(new Int32Array(0), 3).items], [1, 2, 0]);
+    assert.deepEqual([...m.recommend(new Int32Array(0), 10, Int32Array.from([2])).items], [1, 0, 3]);
+    assert.deepEqual([...m.encodeUser(new Int32Array(0))], [0, 0]);
+  });
+
+  it('trains with project fine-tuning from given vectors and with event-type roles', async () => {
+    const data = clustered(120, 30, 3, 6, 4);
+    const init = new Float32Array(30 * 3);
+    for (let i = 0; i < 30; i++) init[i * 3 + Math.floor(i / 10)] = 1;
+    const m = new LedModel();
+    await m.fit(data, { initVectors: init, tuning: 'project', epochs: 10, negatives: 10, lr: 0.05, batchSize: 32 });
+    const rec = m.recommend(Int32Array.from([0, 1, 2]), 5);
+    assert.ok([...rec.items].every((i) => i < 10), `project mode keeps the taste structure: ${[...rec.items]}`);
+    const typed = { ...data, types: new Uint16Array(data.items.length).map((_, p) => p % 2) };
+    await new LedModel().fit(typed, { dim: 4, epochs: 2, inputTypes: [0], targetTypes: [1], negatives: 5 });
+    await assert.rejects(new LedModel().fit(data, { tuning: 'project' }), /needs initVectors/);
+  });
+
+  it('keeps the best checkpoint on validation and stops early', async () => {
+    const data = clustered(100, 30, 3, 6, 5);
+    let calls = 0;
+    const m = new LedModel();
+    const rep = await m.fit(data, { dim: 4, epochs: 50, negatives: 5, validate: () => (++calls === 2 ? 1 : 0), patience: 3 });
+    assert.equal(rep.metrics?.best_epoch, 2);
+    assert.equal(calls, 5, 'stops after 3 validations without improvement');
+  });
+
+  it('saves and loads through the registry with identical scores', async () => {
+    const data = clustered(60, 20, 2, 5, 6);
+    const m = new LedModel();
+    await m.fit(data, { dim: 4, epochs: 3, negatives: 5 });
+    const dir = mkdtempSync(join(tmpdir(), 'funnel-led-'));
+    try {
+      await m.save(dir);
+      const l = await loadModel(dir);
+      const h = Int32Array.from([1, 3]);
+      assert.deepEqual([...l.score(h)], [...m.score(h)]);
+      assert.deepEqual([...l.recommend(h, 5).items], [...m.recommend(h, 5).items]);
+      const batch = m.recommendBatch(timelinesFromArrays({ userIdx: [0, 0], itemIdx: [1, 3], numItems: 20 }), 5);
+      assert.deepEqual([...batch.items.subarray(0, 5)], [...m.recommend(h, 5).items]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,197 @@
+/**
+ * The serving funnel end to end, through the real app: store → train → artifact → routes.
+ * Data: 3 taste clusters of 20 items each (categories c0..c2); users view items of one cluster.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/server/app.js';
+import { parseConfig } from '../../src/server/config.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import { resolveConfig } from '../../src/train/config.js';
+import { train } from '../../src/train/train.js';
+import { artifactHolders, recommendationRoutes } from '../../src/serving/routes.js';
+import { SmallRng } from '../../src/models/retrieval/types.js';
+import type { Event, Item } from '../../src/data/model.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+const NOW = Date.now();
+const KEY = 'serving-test-key-000001';
+
+const dir = mkdtempSync(join(tmpdir(), 'funnel-serving-'));
+let app: FastifyInstance;
+let store: SqliteStore;
+let holder: { close?: () => Promise<void> } | undefined;
+const cfg = resolveConfig({
+  training: { led: { dim: 8, epochs: 15, negatives: 20, batchSize: 32, lr: 0.05 }, validationUsers: 20, eventTypes: ['view', 'purchase'] },
+  scenes: {
+    home: { k: 10, generators: [{ type: 'led', quota: 50 }, { type: 'itemknn', quota: 30, lastN: 3 }, { type: 'popular', quota: 30 }, { type: 'fresh', quota: 5, maxAgeDays: 2 }] },
+    simple: { k: 5, generators: [{ type: 'popular', quota: 20 }] },
+  },
+});
+
+const item = (c: number, q: number): string => `c${c}-i${q}`;
+
+before(async () => {
+  store = await SqliteStore.open(join(dir, 'app.db'));
+  const items: Item[] = [];
+  for (let c = 0; c < 3; c++) for (let q = 0; q < 20; q++) items.push({ id: item(c, q), categories: [`c${c}`], price: 10 + q, createdAt: T0, available: !(c === 2 && q === 0) });
+  await store.upsertItems(items);
+  const rng = new SmallRng(7);
+  const events: Event[] = [];
+  for (let u = 0; u < 240; u++) {
+    const c = u % 3;
+    const seen = new Set<number>();
+    while (seen.size < 8) seen.add(rng.int(20));
+    let t = T0 + u * 1000;
+    for (const q of seen) events.push({ userId: `u${u}`, itemId: item(c, q), type: 'view', timestamp: (t += 10) });
+  }
+  await store.appendEvents(events);
+  await train(store, { modelsDir: join(dir, 'models'), config: cfg, seed: 3 });
+  const config = parseConfig({ apps: { shop: { db: 'app.db', models: 'models', keys: [{ key: KEY, scopes: ['read', 'ingest', 'admin'] }] } } }, { baseDir: dir, source: 'test' });
+  const models = await artifactHolders(config.apps.shop);
+  holder = models;
+  app = await buildApp({ config, tenants: [{ name: 'shop', store, models, config: config.apps.shop }], plugins: [recommendationRoutes], processMetrics: false });
+  await app.ready();
+});
+
+after(async () => {
+  await app?.close();
+  await holder?.close?.();
+  await store?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const auth = { authorization: `Bearer ${KEY}` };
+type Rec = { requestId: string; modelVersion: string; scene: string; items: { id: string; score: number; sources: string[]; debug?: unknown }[]; debug?: { timings: Record<string, number> } };
+
+async function recs(path: string, body?: unknown): Promise<Rec> {
+  const res = await app.inject(body === undefined ? { method: 'GET', url: path, headers: auth } : { method: 'POST', url: path, headers: auth, payload: body as object });
+  assert.equal(res.statusCode, 200, res.body);
+  return res.json() as Rec;
+}
+
+describe('serving: recommendations through the real app', () => {
+  it('recommends items of the user’s taste, never what the user has seen, with provenance', async () => {
+    const tl = await store.timeline('u0', { limit: 100 });
+    const seen = new Set(tl.map((e) => e.itemId));
+    const r = await recs('/users/u0/recommendations?scene=home&k=8');
+    assert.equal(r.items.length, 8);
+    assert.match(r.modelVersion, /^v\d{8}-/);
+    assert.ok(r.items.every((x) => !seen.has(x.id)), 'seen items excluded');
+    const inTaste = r.items.filter((x) => x.id.startsWith('c0-')).length;
+    assert.ok(inTaste >= 6, `expected mostly cluster-0 items, got ${r.items.map((x) => x.id)}`);
+    assert.ok(r.items.every((x) => x.sources.length >= 1 && x.sources.every((s) => ['led', 'itemknn', 'popular', 'fresh'].includes(s))));
+    assert.ok(r.items.some((x) => x.sources.includes('led')));
+  });
+
+  it('a newly ingested event changes the next recommendations without retraining', async () => {
+    const before = await recs('/users/newbie/recommendations?scene=home&k=5');
+    const evs = [3, 5, 7, 9].map((q, i) => ({ userId: 'newbie', itemId: item(1, q), type: 'view', timestamp: NOW - 1000 + i }));
+    const ing = await app.inject({ method: 'POST', url: '/events', headers: auth, payload: evs });
+    assert.equal(ing.statusCode, 200, ing.body);
+    const afterR = await recs('/users/newbie/recommendations?scene=home&k=5');
+    assert.notDeepEqual(afterR.items.map((x) => x.id), before.items.map((x) => x.id));
+    assert.ok(afterR.items.filter((x) => x.id.startsWith('c1-')).length >= 4, `expected cluster-1 items, got ${afterR.items.map((x) => x.id)}`);
+  });
+
+  it('serves unknown users and empty histories (cold start) and explicit histories', async () => {
+    const cold = await recs('/recommendations', { k: 5, scene: 'home' });
+    assert.equal(cold.items.length, 5);
+    const nobody = await recs('/users/never-seen/recommendations?k=5');
+    assert.equal(nobody.items.length, 5);
+    const hist = await recs('/recommendations', { history: [item(2, 3), item(2, 4), item(2, 5)], k: 5, scene: 'home' });
+    assert.ok(hist.items.filter((x) => x.id.startsWith('c2-')).length >= 4);
+  });
+
+  it('applies filters, exclusions, availability and paging without repeats', async () => {
+    const r = await recs('/recommendations', { userId: 'u1', k: 10, scene: 'home', filters: { categories: ['c2'], maxPrice: 20 }, exclude: [item(2, 1)] });
+    assert.ok(r.items.length > 0);
+    for (const x of r.items) {
+      assert.ok(x.id.startsWith('c2-'), x.id);
+      assert.ok(Number(x.id.split('-i')[1]) <= 10, `price filter: ${x.id}`);
+      assert.notEqual(x.id, item(2, 1));
+      assert.notEqual(x.id, item(2, 0), 'unavailable item never served');
+    }
+    const p1 = await recs('/users/u2/recommendations?scene=home&k=5&session=s1&page=1');
+    const p2 = await recs('/users/u2/recommendations?scene=home&k=5&session=s1&page=2');
+    const overlap = p2.items.filter((x) => p1.items.some((y) => y.id === x.id));
+    assert.deepEqual(overlap, []);
+  });
+
+  it('logs one impression per returned item with request id and position', async () => {
+    const r = await recs('/users/u3/recommendations?scene=simple&k=3');
+    await new Promise((res) => setTimeout(res, 400));
+    const imps = (await store.timeline('u3', { types: ['impression'], limit: 10 })).filter((e) => e.context?.requestId === r.requestId);
+    assert.equal(imps.length, 3);
+    assert.deepEqual(imps.map((e) => e.context?.position).sort(), [0, 1, 2]);
+    assert.ok(imps.every((e) => e.context?.scene === 'simple'));
+  });
+
+  it('answers similar items, debug output and model info', async () => {
+    const res = await app.inject({ method: 'GET', url: `/items/${item(0, 1)}/similar?k=5`, headers: auth });
+    assert.equal(res.statusCode, 200, res.body);
+    const sim = res.json() as { items: { id: string }[] };
+    assert.equal(sim.items.length, 5);
+    assert.ok(sim.items.filter((x) => x.id.startsWith('c0-')).length >= 4);
+    const d = await recs('/recommendations', { userId: 'u0', debug: true, scene: 'home', k: 3 });
+    assert.ok(d.debug && typeof d.debug.timings.total_ms === 'number');
+    assert.ok(d.items.every((x) => x.debug));
+    const m = await app.inject({ method: 'GET', url: '/models', headers: auth });
+    assert.equal((m.json() as { loaded: boolean }).loaded, true);
+  });
+
+  it('rejects bad input with the one error shape', async () => {
+    const bad = [
+      { method: 'POST', url: '/recommendations', payload: { k: 'ten' } },
+      { method: 'POST', url: '/recommendations', payload: { k: 0 } },
+      { method: 'POST', url: '/recommendations', payload: { scene: 'nope' } },
+      { method: 'POST', url: '/recommendations', payload: { bogus: 1 } },
+      { method: 'GET', url: '/users/u0/recommendations?k=-1' },
+    ] as const;
+    for (const b of bad) {
+      const res = await app.inject({ ...b, headers: auth } as never);
+      assert.equal(res.statusCode, 400, `${b.method} ${b.url} ${JSON.stringify((b as { payload?: unknown }).payload)}: ${res.body}`);
+      assert.equal((res.json() as { error: { code: string } }).error.code, 'VALIDATION_FAILED');
+    }
+    const malformed = await app.inject({ method: 'POST', url: '/recommendations', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"k":' });
+    assert.equal(malformed.statusCode, 400);
+    const unknownItem = await app.inject({ method: 'GET', url: '/items/nope/similar', headers: auth });
+    assert.equal(unknownItem.statusCode, 404);
+    assert.equal((unknownItem.json() as { error: { code: string } }).error.code, 'ITEM_NOT_FOUND');
+    const noKey = await app.inject({ method: 'GET', url: '/users/u0/recommendations' });
+    assert.equal(noKey.statusCode, 401);
+  });
+
+  it('swaps in a new model under concurrent load with zero failed requests', async () => {
+    const v0 = (await recs('/users/u0/recommendations?k=3')).modelVersion;
+    let stop = false;
+    const versions = new Set<string>();
+    let failures = 0;
+    let done = 0;
+    const loop = async () => {
+      while (!stop) {
+        const res = await app.inject({ method: 'GET', url: '/users/u5/recommendations?k=5', headers: auth });
+        if (res.statusCode !== 200) failures++;
+        else versions.add((res.json() as Rec).modelVersion);
+        done++;
+      }
+    };
+    const loops = [loop(), loop(), loop(), loop()];
+    await train(store, { modelsDir: join(dir, 'models'), config: cfg, seed: 4 });
+    const rel = await app.inject({ method: 'POST', url: '/models/reload', headers: auth });
+    assert.equal(rel.statusCode, 200, rel.body);
+    const v1 = (rel.json() as { version: string }).version;
+    assert.notEqual(v1, v0);
+    const until = done + 20;
+    while (done < until) await new Promise((r) => setTimeout(r, 5));
+    stop = true;
+    await Promise.all(loops);
+    assert.equal(failures, 0);
+    assert.ok(versions.has(v1), 'the new version serves after the swap');
+    assert.ok([...versions].every((v) => v === v0 || v === v1));
+  });
+});

@@ -1,0 +1,290 @@
+/**
+ * The Store conformance suite: every Store implementation (SQLite now, PostgreSQL later) runs
+ * these tests unchanged. `factory` returns a fresh, empty store; `reopen` (optional) reopens
+ * the same storage to check persistence.
+ */
+import { describe, it, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { isBulkLoadable, type Store, type EventBatch } from '../../src/store/types.js';
+import type { Event } from '../../src/data/model.js';
+
+export interface StoreHarness {
+  create(opts?: Record<string, unknown>): Promise<Store>;
+  reopen?(store: Store): Promise<Store>;
+}
+
+const T0 = Date.UTC(2026, 0, 1);
+
+function ev(userId: string, itemId: string, type: string, minute: number, extra: Partial<Event> = {}): Event {
+  return { userId, itemId, type, timestamp: T0 + minute * 60_000, ...extra };
+}
+
+async function collect(it: AsyncIterable<EventBatch>): Promise<{ user: number[]; item: number[]; type: number[]; ts: number[]; seq: number[] }> {
+  const out = { user: [] as number[], item: [] as number[], type: [] as number[], ts: [] as number[], seq: [] as number[] };
+  for await (const b of it) {
+    assert.equal(b.userIdx.length, b.length);
+    for (let i = 0; i < b.length; i++) {
+      out.user.push(b.userIdx[i]);
+      out.item.push(b.itemIdx[i]);
+      out.type.push(b.type[i]);
+      out.ts.push(b.timestamp[i]);
+      out.seq.push(b.seq[i]);
+    }
+  }
+  return out;
+}
+
+export function storeConformance(name: string, h: StoreHarness): void {
+  describe(`Store conformance: ${name}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await h.create();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('upserts users idempotently with dense, stable indices', async () => {
+      const r1 = await store.upsertUsers([{ id: 'u1', attributes: { country: 'FR' } }, { id: 'u2' }]);
+      assert.deepEqual(r1, { accepted: 2, duplicates: 0, errors: [] });
+      await store.upsertUsers([{ id: 'u1', attributes: { country: 'DE' } }]);
+      assert.equal(await store.userIndex('u1'), 0);
+      assert.equal(await store.userIndex('u2'), 1);
+      assert.equal(await store.userIndex('nope'), -1);
+      assert.deepEqual((await store.getUser('u1'))?.attributes, { country: 'DE' });
+      assert.equal(await store.userId(1), 'u2');
+      assert.equal((await store.counts()).users, 2);
+    });
+
+    it('upserts items with every field and replaces them on re-upsert', async () => {
+      const item = {
+        id: 'i1', title: 'Red shoe', categories: ['shoes', 'red'], tags: ['sale'], price: 49.5, available: false,
+        createdAt: T0, text: 'A red shoe', imageUrl: 'https://example.com/i1.png', attributes: { brand: 'x' },
+      };
+      assert.equal((await store.upsertItems([item, { id: 'i2' }])).accepted, 2);
+      const got = await store.getItem('i1');
+      assert.ok(got);
+      const { idx, declared, ...rest } = got;
+      assert.equal(idx, 0);
+      assert.equal(declared, true);
+      assert.deepEqual(rest, item);
+      await store.upsertItems([{ id: 'i1', title: 'Blue shoe' }]);
+      const again = await store.getItem('i1');
+      assert.equal(again?.title, 'Blue shoe');
+      assert.equal(again?.available, true);
+      assert.equal(again?.price, undefined);
+      assert.equal(again?.idx, 0);
+      assert.deepEqual(await store.getItems(['i2', 'zz', 'i1']).then((a) => a.map((x) => x?.id)), ['i2', undefined, 'i1']);
+    });
+
+    it('rejects invalid entries one by one and keeps the valid ones', async () => {
+      const r = await store.upsertItems([{ id: 'ok' }, { id: '' }, { id: 'p', price: 'cheap' } as never, 42 as never]);
+      assert.equal(r.accepted, 1);
+      assert.deepEqual(
+        r.errors.map((e) => [e.index, e.field, e.code]),
+        [[1, 'id', 'MISSING_FIELD'], [2, 'price', 'INVALID_TYPE'], [3, undefined, 'NOT_AN_OBJECT']],
+      );
+      const re = await store.appendEvents([
+        ev('u', 'ok', 'view', 1),
+        { userId: 'u', itemId: 'ok', type: 'view' } as never,
+        { userId: 'u', itemId: 'ok', type: 7, timestamp: T0 } as never,
+        ev('u', 'ok', 'click', 2, { value: 'x' as never }),
+        ev('u', 'ok', 'purchase', 3),
+      ]);
+      assert.equal(re.accepted, 2);
+      assert.deepEqual(re.errors.map((e) => [e.index, e.field, e.code]), [[1, 'timestamp', 'MISSING_FIELD'], [2, 'type', 'INVALID_TYPE'], [3, 'value', 'INVALID_TYPE']]);
+      assert.equal((await store.counts()).events, 2);
+    });
+
+    it('appends events, creates unknown users/items as undeclared, and counts by type', async () => {
+      await store.upsertItems([{ id: 'i1' }]);
+      const r = await store.appendEvents([ev('u1', 'i1', 'view', 1), ev('u1', 'i2', 'click', 2), ev('u2', 'i1', 'my_custom', 3, { value: 2.5 })]);
+      assert.equal(r.accepted, 3);
+      const c = await store.counts();
+      assert.equal(c.events, 3);
+      assert.deepEqual(c.eventsByType, { view: 1, click: 1, my_custom: 1 });
+      assert.equal(c.undeclaredUsers, 2);
+      assert.equal(c.undeclaredItems, 1);
+      assert.equal((await store.getItem('i2'))?.declared, false);
+      await store.upsertItems([{ id: 'i2', title: 'now declared' }]);
+      assert.equal((await store.getItem('i2'))?.declared, true);
+      assert.equal(await store.itemIndex('i2'), 1);
+    });
+
+    it('deduplicates events that carry an id', async () => {
+      const a = await store.appendEvents([ev('u', 'i', 'view', 1, { id: 'e1' }), ev('u', 'i', 'view', 2, { id: 'e2' }), ev('u', 'i', 'view', 1, { id: 'e1' })]);
+      assert.deepEqual([a.accepted, a.duplicates], [2, 1]);
+      const b = await store.appendEvents([ev('u', 'i', 'view', 2, { id: 'e2' }), ev('u', 'i', 'view', 3)]);
+      assert.deepEqual([b.accepted, b.duplicates], [1, 1]);
+      assert.equal((await store.counts()).events, 3);
+    });
+
+    it('returns timelines most recent first, filtered by type, time and limit, with context', async () => {
+      const evs: Event[] = [];
+      for (let m = 0; m < 30; m++) evs.push(ev('u1', `i${m % 7}`, m % 3 === 0 ? 'click' : 'view', m, { context: { scene: 'home', position: m % 5, requestId: `r${m}`, device: 'ios', campaign: 'c1' } }));
+      evs.push(ev('u2', 'i1', 'view', 100));
+      await store.appendEvents(evs);
+      const all = await store.timeline('u1', { limit: 1000 });
+      assert.equal(all.length, 30);
+      for (let i = 1; i < all.length; i++) assert.ok(all[i - 1].timestamp >= all[i].timestamp);
+      assert.equal(all[0].timestamp, T0 + 29 * 60_000);
+      assert.deepEqual(all[0].context, { scene: 'home', position: 4, requestId: 'r29', device: 'ios', campaign: 'c1' });
+      assert.equal(all[0].itemId, 'i1');
+      const clicks = await store.timeline('u1', { types: ['click'], limit: 3 });
+      assert.deepEqual(clicks.map((e) => e.timestamp), [27, 24, 21].map((m) => T0 + m * 60_000));
+      assert.ok(clicks.every((e) => e.type === 'click' && e.userId === 'u1'));
+      const windowed = await store.timeline('u1', { after: T0 + 10 * 60_000, before: T0 + 12 * 60_000 });
+      assert.deepEqual(windowed.map((e) => e.timestamp), [T0 + 11 * 60_000, T0 + 10 * 60_000]);
+      assert.deepEqual(await store.timeline('nobody'), []);
+      assert.deepEqual(await store.timeline('u1', { types: ['never_seen'] }), []);
+      assert.equal((await store.timeline('u1')).length, 30);
+      assert.equal((await store.timeline('u1', { limit: 5 })).length, 5);
+      const h = await store.history('u1', { types: ['click'], limit: 3 });
+      assert.equal(h.length, 3);
+      assert.deepEqual([...h.timestamp], [27, 24, 21].map((m) => T0 + m * 60_000));
+      assert.deepEqual([...h.itemIdx], clicks.map((e) => e.itemIdx));
+      const clickCode = await store.eventTypeCode('click');
+      assert.ok(h.type.every((t) => t === clickCode));
+      assert.equal((await store.history('u1', { limit: 1000 })).length, 30);
+      assert.equal((await store.history('nobody')).length, 0);
+    });
+
+    it('deleting a user removes the user and all their events', async () => {
+      await store.upsertUsers([{ id: 'u1', attributes: { a: 1 } }, { id: 'u2' }]);
+      await store.appendEvents([ev('u1', 'i1', 'view', 1), ev('u1', 'i2', 'view', 2), ev('u2', 'i1', 'view', 3)]);
+      assert.equal(await store.deleteUser('u1'), true);
+      assert.equal(await store.deleteUser('u1'), false);
+      assert.equal(await store.getUser('u1'), undefined);
+      assert.equal(await store.userIndex('u1'), -1);
+      assert.deepEqual(await store.timeline('u1'), []);
+      const c = await store.counts();
+      assert.equal(c.events, 1);
+      assert.equal(c.users, 1);
+      const scanned = await collect(store.scanEvents());
+      assert.deepEqual(scanned.user, [1]);
+      // A returning user gets a new index: indices are never reused.
+      await store.upsertUsers([{ id: 'u1' }]);
+      assert.equal(await store.userIndex('u1'), 2);
+    });
+
+    it('deleting an item hides it everywhere; upserting it again restores it', async () => {
+      await store.upsertItems([{ id: 'i1' }, { id: 'i2' }]);
+      await store.appendEvents([ev('u1', 'i1', 'view', 1), ev('u1', 'i2', 'view', 2)]);
+      assert.equal(await store.deleteItem('i1'), true);
+      assert.equal(await store.deleteItem('i1'), false);
+      assert.equal(await store.getItem('i1'), undefined);
+      assert.equal(await store.itemIndex('i1'), -1);
+      assert.deepEqual((await store.timeline('u1')).map((e) => e.itemId), ['i2']);
+      assert.deepEqual([...(await store.history('u1')).itemIdx], [1]);
+      assert.deepEqual((await collect(store.scanEvents())).item, [1]);
+      const ids: string[] = [];
+      for await (const b of store.scanItems()) ids.push(...b.map((x) => x.id));
+      assert.deepEqual(ids, ['i2']);
+      assert.equal((await store.counts()).items, 1);
+      assert.deepEqual(await store.itemIds(), ['', 'i2']);
+      await store.upsertItems([{ id: 'i1' }]);
+      assert.equal(await store.itemIndex('i1'), 0);
+      assert.deepEqual((await store.timeline('u1')).map((e) => e.itemId), ['i2', 'i1']);
+    });
+
+    it('scans events in log order in columnar batches with filters', async () => {
+      const evs: Event[] = [];
+      for (let i = 0; i < 250; i++) evs.push(ev(`u${i % 10}`, `i${i % 13}`, i % 2 ? 'click' : 'view', i, { value: i }));
+      await store.appendEvents(evs);
+      const all = await collect(store.scanEvents({ batchSize: 64 }));
+      assert.equal(all.seq.length, 250);
+      for (let i = 1; i < 250; i++) assert.ok(all.seq[i] > all.seq[i - 1]);
+      const types = await store.eventTypes();
+      const clickCode = await store.eventTypeCode('click');
+      assert.equal(types.get(clickCode), 'click');
+      assert.equal(await store.eventTypeCode('nope'), -1);
+      const clicks = await collect(store.scanEvents({ types: ['click'], batchSize: 50 }));
+      assert.equal(clicks.seq.length, 125);
+      assert.ok(clicks.type.every((t) => t === clickCode));
+      const windowed = await collect(store.scanEvents({ since: T0 + 10 * 60_000, until: T0 + 20 * 60_000 }));
+      assert.equal(windowed.seq.length, 10);
+      const tail = await collect(store.scanEvents({ afterSeq: all.seq[239] }));
+      assert.equal(tail.seq.length, 10);
+      let values = 0;
+      for await (const b of store.scanEvents()) for (let i = 0; i < b.length; i++) values += b.value[i];
+      assert.equal(values, (249 * 250) / 2);
+      assert.equal((await collect(store.scanEvents({ types: ['never'] }))).seq.length, 0);
+    });
+
+    it('writes a batch and its checkpoint atomically', async () => {
+      const r = await store.ingest({
+        users: [{ id: 'u1' }],
+        items: [{ id: 'i1' }],
+        events: [ev('u1', 'i1', 'view', 1)],
+        checkpoint: { key: 'import:a', value: '{"offset":10}' },
+      });
+      assert.deepEqual([r.users.accepted, r.items.accepted, r.events.accepted], [1, 1, 1]);
+      assert.equal(await store.getCheckpoint('import:a'), '{"offset":10}');
+      await store.ingest({ checkpoint: { key: 'import:a', value: '{"offset":20}' } });
+      assert.equal(await store.getCheckpoint('import:a'), '{"offset":20}');
+      await store.deleteCheckpoint('import:a');
+      assert.equal(await store.getCheckpoint('import:a'), undefined);
+    });
+
+    it('reports counts, ids and index sizes consistently', async () => {
+      await store.upsertItems([{ id: 'a' }, { id: 'b' }, { id: 'c' }]);
+      await store.appendEvents([ev('x', 'a', 'view', 1), ev('y', 'c', 'purchase', 2, { value: 3 })]);
+      assert.deepEqual(await store.itemIds(), ['a', 'b', 'c']);
+      assert.deepEqual(await store.userIds(), ['x', 'y']);
+      const c = await store.counts();
+      assert.deepEqual([c.users, c.items, c.events, c.deletedItems], [2, 3, 2, 0]);
+    });
+
+    it('refuses events naming unknown entities when configured to', async () => {
+      const strict = await h.create({ unknownEntities: 'reject', strictEventTypes: true, customEventTypes: ['wishlist'] });
+      try {
+        await strict.upsertUsers([{ id: 'u1' }]);
+        await strict.upsertItems([{ id: 'i1' }]);
+        const r = await strict.appendEvents([ev('u1', 'i1', 'view', 1), ev('u9', 'i1', 'view', 2), ev('u1', 'i9', 'view', 3), ev('u1', 'i1', 'bogus', 4), ev('u1', 'i1', 'wishlist', 5)]);
+        assert.equal(r.accepted, 2);
+        assert.deepEqual(r.errors.map((e) => [e.index, e.code]), [[1, 'UNKNOWN_USER'], [2, 'UNKNOWN_ITEM'], [3, 'UNKNOWN_EVENT_TYPE']]);
+        assert.equal(await strict.userIndex('u9'), -1);
+      } finally {
+        await strict.close();
+      }
+    });
+
+    it('bulk-loads with the same results as normal appends (when the store can)', async () => {
+      if (!isBulkLoadable(store)) return;
+      await store.beginBulkLoad();
+      await store.appendEvents([ev('u1', 'i1', 'view', 1, { id: 'a' }), ev('u1', 'i2', 'view', 2, { id: 'b' })]);
+      await store.appendEvents([ev('u1', 'i1', 'view', 1, { id: 'a' }), ev('u2', 'i2', 'click', 3)]);
+      assert.equal((await store.timeline('u1')).length, 3, 'reads stay correct during the load');
+      assert.deepEqual(await store.endBulkLoad(), { duplicatesRemoved: 1 });
+      assert.equal((await store.counts()).events, 3);
+      const again = await store.appendEvents([ev('u1', 'i2', 'view', 2, { id: 'b' })]);
+      assert.equal(again.duplicates, 1, 'the id index is back after the load');
+    });
+
+    if (h.reopen) {
+      it('finishes a bulk load interrupted by a crash on the next open', async () => {
+        if (!isBulkLoadable(store)) return;
+        await store.beginBulkLoad();
+        await store.appendEvents([ev('u1', 'i1', 'view', 1, { id: 'a' }), ev('u1', 'i1', 'view', 1, { id: 'a' })]);
+        store = await h.reopen!(store);
+        assert.equal((await store.counts()).events, 1);
+        assert.equal((await store.appendEvents([ev('u1', 'i1', 'view', 1, { id: 'a' })])).duplicates, 1);
+      });
+
+      it('persists everything across a reopen', async () => {
+        await store.upsertUsers([{ id: 'u1' }]);
+        await store.upsertItems([{ id: 'i1', categories: ['c'] }]);
+        await store.appendEvents([ev('u1', 'i1', 'click', 1, { context: { requestId: 'r1' } })]);
+        store = await h.reopen!(store);
+        assert.equal(await store.itemIndex('i1'), 0);
+        assert.deepEqual((await store.getItem('i1'))?.categories, ['c']);
+        const tl = await store.timeline('u1');
+        assert.equal(tl.length, 1);
+        assert.equal(tl[0].type, 'click');
+        assert.equal(tl[0].context?.requestId, 'r1');
+        await store.appendEvents([ev('u1', 'i2', 'view', 2)]);
+        assert.equal(await store.itemIndex('i2'), 1);
+      });
+    }
+  });
+}
