@@ -21,9 +21,11 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', '--test-force-exit', ...files], {
   cwd: root,
   stdio: 'inherit',
+  timeout: 14 * 60 * 1000, // a hung test must fail CI, never stall it
+  killSignal: 'SIGKILL',
   env: { ...process.env, FUNNEL_QUIET: '1' },
 });
 process.exit(r.status ?? 1);

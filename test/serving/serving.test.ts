@@ -178,6 +178,8 @@ describe('serving: recommendations through the real app', () => {
         if (res.statusCode !== 200) failures++;
         else versions.add((res.json() as Rec).modelVersion);
         done++;
+        // inject() can settle on microtasks alone: yield so timers and I/O (the training) run.
+        await new Promise((r) => setImmediate(r));
       }
     };
     const loops = [loop(), loop(), loop(), loop()];
