@@ -19,7 +19,9 @@ export class StoreCatalog implements ServingCatalog {
   }
 
   static async open(store: Store, refreshMs = 30_000): Promise<StoreCatalog> {
-    const c = new StoreCatalog(store, await ColumnarCatalog.fromStore(store, { attributes: [] }));
+    const version = store.itemsVersion?.();
+    const c = new StoreCatalog(store, await ColumnarCatalog.fromStore(store));
+    c.seenVersion = version;
     if (refreshMs > 0) {
       c.timer = setInterval(() => void c.refresh(), refreshMs);
       c.timer.unref();
@@ -42,7 +44,7 @@ export class StoreCatalog implements ServingCatalog {
       try {
         do {
           this.dirty = false;
-          this.snap = await ColumnarCatalog.fromStore(this.store, { attributes: [] });
+          this.snap = await ColumnarCatalog.fromStore(this.store);
           this.freshCache = undefined;
         } while (this.dirty);
       } finally {
@@ -52,7 +54,31 @@ export class StoreCatalog implements ServingCatalog {
     return this.refreshing;
   }
 
+  private seenVersion: number | undefined;
+  private lastRefresh = 0;
+  private pending: NodeJS.Timeout | undefined;
+
+  /**
+   * Refreshes soon when items were written through the store since the last look (cheap; called
+   * per request). Rebuilds are at most one per `minIntervalMs`, so a stream of item updates
+   * cannot keep the server busy rebuilding.
+   */
+  refreshIfChanged(minIntervalMs = 1000): void {
+    const v = this.store.itemsVersion?.();
+    if (v === undefined || v === this.seenVersion || this.pending) return;
+    const wait = Math.max(0, this.lastRefresh + minIntervalMs - Date.now());
+    const go = () => {
+      this.pending = undefined;
+      this.seenVersion = this.store.itemsVersion?.();
+      this.lastRefresh = Date.now();
+      void this.refresh();
+    };
+    this.pending = setTimeout(go, wait);
+    this.pending.unref();
+  }
+
   close(): void {
+    if (this.pending) clearTimeout(this.pending);
     if (this.timer) clearInterval(this.timer);
   }
 

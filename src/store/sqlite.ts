@@ -306,6 +306,7 @@ export class SqliteStore implements Store, BulkLoadable {
         idx = this.nextIdx('next_item_idx');
         this.itemCache.set(it.id, idx);
       }
+      this.itemWrites++;
       upsert.run(
         idx, it.id, it.title ?? null, jsonOrNull(it.categories), jsonOrNull(it.tags), it.price ?? null,
         it.available === false ? 0 : 1, it.createdAt ?? null, it.text ?? null, it.imageUrl ?? null,
@@ -326,6 +327,7 @@ export class SqliteStore implements Store, BulkLoadable {
       return n;
     }
     const n = this.nextIdx('next_item_idx');
+    this.itemWrites++;
     this.stmt('INSERT INTO items (idx, id, declared, updated_at) VALUES (?, ?, 0, ?)').run(n, id, now);
     this.itemCache.set(id, n);
     return n;
@@ -449,7 +451,14 @@ export class SqliteStore implements Store, BulkLoadable {
   async deleteItem(id: string): Promise<boolean> {
     this.ensureOpen();
     const r = this.stmt('UPDATE items SET deleted = 1, updated_at = ? WHERE id = ? AND deleted = 0').run(Date.now(), id);
+    if (r.changes > 0) this.itemWrites++;
     return r.changes > 0;
+  }
+
+  private itemWrites = 0;
+
+  itemsVersion(): number {
+    return this.itemWrites;
   }
 
   // ---- reads ----------------------------------------------------------------------------

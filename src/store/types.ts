@@ -155,6 +155,11 @@ export interface Store {
   deleteUser(id: string): Promise<boolean>;
   /** Hides the item from every read (get, timelines, scans); upserting it again restores it. */
   deleteItem(id: string): Promise<boolean>;
+  /**
+   * Optional: a number that changes whenever items are written or deleted through this store
+   * object (in this process). Serving caches of item metadata compare it to refresh early.
+   */
+  itemsVersion?(): number;
 
   /** Dense index of a user/item id, or -1 when unknown (or deleted). */
   userIndex(id: string): Promise<number>;
