@@ -172,7 +172,7 @@ const builtinLoaders: Record<string, () => Promise<ModelLoader>> = {
   itemknn: async () => (await import('./itemknn.js')).ItemKnnModel.fromArtifact,
   ease: async () => (await import('./ease.js')).EaseModel.fromArtifact,
   led: async () => (await import('./led.js')).LedModel.fromArtifact,
-  // rsvd: async () => (await import('./rsvd.js')).RsvdModel.fromArtifact,
+  rsvd: async () => (await import('./rsvd.js')).RsvdModel.fromArtifact,
 };
 
 const registered = new Map<string, ModelLoader>();

@@ -10,6 +10,7 @@
 import type { EventType } from '../../data/model.js';
 import type { Store } from '../../store/types.js';
 import type { Progress } from '../../util/progress.js';
+import { Mulberry32 } from '../../math/rng.js';
 
 // ---------------------------------------------------------------------------------------------
 // Timelines
@@ -538,37 +539,9 @@ export function assertItem(item: number, numItems: number, kind: string): void {
 }
 
 /**
- * A small seeded PRNG (mulberry32 over a 32-bit state, plus Box-Muller normals) for models
- * that need randomness. Private stand-in until src/math/rng.ts is available; deterministic.
+ * The seeded PRNG the retrieval models, protocols and synthetic data use: mulberry32 over a
+ * 32-bit state (`Mulberry32` of src/math/rng.ts), with `next()` in [0, 1), `int(n)` and
+ * Box–Muller `normal()`. Kept on this generator so that seeded splits and trainings reproduce
+ * bit for bit; new code can use `Rng` (xoshiro128**) from src/math/rng.ts.
  */
-export class SmallRng {
-  private s: number;
-  private spare = NaN;
-  constructor(seed: number) {
-    this.s = (seed >>> 0) ^ 0x9e3779b9;
-  }
-  /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  /** Uniform integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  normal(): number {
-    if (!Number.isNaN(this.spare)) {
-      const v = this.spare;
-      this.spare = NaN;
-      return v;
-    }
-    let u = 0;
-    while (u === 0) u = this.next();
-    const v = this.next();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  }
-}
+export class SmallRng extends Mulberry32 {}
