@@ -3,6 +3,9 @@
  *                              [--repeats R] [--models id,id,...] [--list]`
  * `npm run bench -- retrieval --dataset synthetic [--users 1000000] [--items 100000]
  *                              [--events 50000000] [--epochs 1] [--rsvd-window 5] [--rsvd-min-count 2]`
+ * `npm run bench -- retrieval --dataset ml-latest-small --figure 2|3 [--epochs 150]`: the paper's
+ *   Figure 2 (BPR with 10/100/1000 negatives vs full softmax) and Figure 3 (LED on 0.1/1/10/100%
+ *   of the training users, random vs RSVD init with Train/Project); see bench/retrieval-figures.ts.
  *
  * Retrieval quality under the LED paper's ML-20M protocol (Mult-VAE strong generalization:
  * ratings > 3.5, users >= 5 events, disjoint held-out validation and test users, 80/20 fold-in)
@@ -32,6 +35,7 @@ import { syntheticTimelines } from '../src/eval/synthetic.js';
 import { kernelInfo } from '../src/math/kernels/index.js';
 import { itemCounts, type RetrievalModel, type Timelines } from '../src/models/retrieval/types.js';
 import { createProgress } from '../src/util/progress.js';
+import { figure2, figure3 } from './retrieval-figures.js';
 
 /** One row of the table: a model family and the option grid searched on validation users. */
 export interface ModelSpec {
@@ -224,6 +228,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       epochs: { type: 'string' },
       'rsvd-window': { type: 'string' },
       'rsvd-min-count': { type: 'string' },
+      figure: { type: 'string' },
     },
   });
   if (values.dataset === 'synthetic') {
@@ -244,6 +249,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const repeats = Math.max(1, intOption(values.repeats, 'repeats', 1));
 
   const dataset = await loadMovieLens(name);
+  if (values.figure !== undefined) {
+    // The paper's Figure 2 (negatives) or Figure 3 (init × share of users), on the same split.
+    const split = strongGeneralization(dataset.timelines, { valueAbove: 3.5, minUserEvents: 5, validationUsers: heldout, testUsers: heldout, seed: seed0 });
+    const fo = { split, dataset: name, seed: seed0, epochs: intOption(values.epochs, 'epochs', 150) };
+    if (values.figure === '2') return figure2(fo);
+    if (values.figure === '3') return figure3(fo);
+    throw new Error(`--figure must be 2 or 3, got '${values.figure}'`);
+  }
   const makeCtx = (seed: number): BenchContext => ({
     dataset, seed,
     split: strongGeneralization(dataset.timelines, { valueAbove: 3.5, minUserEvents: 5, validationUsers: heldout, testUsers: heldout, seed }),
