@@ -3,9 +3,10 @@
  *                              [--repeats R] [--models id,id,...] [--list]`
  * `npm run bench -- retrieval --dataset synthetic [--users 1000000] [--items 100000]
  *                              [--events 50000000] [--epochs 1] [--rsvd-window 5] [--rsvd-min-count 2]`
- * `npm run bench -- retrieval --dataset ml-latest-small --figure 2|3 [--epochs 150]`: the paper's
- *   Figure 2 (BPR with 10/100/1000 negatives vs full softmax) and Figure 3 (LED on 0.1/1/10/100%
- *   of the training users, random vs RSVD init with Train/Project); see bench/retrieval-figures.ts.
+ * `npm run bench -- retrieval --dataset ml-latest-small --figure 2|3 [--epochs 200] [--patience P]`:
+ *   the paper's Figure 2 (BPR with 10/100/1000 negatives vs full softmax) and Figure 3 (LED on
+ *   0.1/1/10/100% of the training users, random vs RSVD init with Train/Project), with the paper's
+ *   fixed budget (~200 epochs) and no early stopping by default; see bench/retrieval-figures.ts.
  *
  * Retrieval quality under the LED paper's ML-20M protocol (Mult-VAE strong generalization:
  * ratings > 3.5, users >= 5 events, disjoint held-out validation and test users, 80/20 fold-in)
@@ -229,6 +230,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       'rsvd-window': { type: 'string' },
       'rsvd-min-count': { type: 'string' },
       figure: { type: 'string' },
+      patience: { type: 'string' },
     },
   });
   if (values.dataset === 'synthetic') {
@@ -252,7 +254,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   if (values.figure !== undefined) {
     // The paper's Figure 2 (negatives) or Figure 3 (init × share of users), on the same split.
     const split = strongGeneralization(dataset.timelines, { valueAbove: 3.5, minUserEvents: 5, validationUsers: heldout, testUsers: heldout, seed: seed0 });
-    const fo = { split, dataset: name, seed: seed0, epochs: intOption(values.epochs, 'epochs', 150) };
+    const fo = {
+      split, dataset: name, seed: seed0, epochs: intOption(values.epochs, 'epochs', 200),
+      ...(values.patience !== undefined ? { patience: intOption(values.patience, 'patience', 10) } : {}),
+    };
     if (values.figure === '2') return figure2(fo);
     if (values.figure === '3') return figure3(fo);
     throw new Error(`--figure must be 2 or 3, got '${values.figure}'`);

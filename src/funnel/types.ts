@@ -8,6 +8,10 @@
 export interface RequestContext {
   /** The user's id when known (unknown users are served from their explicit history or cold). */
   userId?: string;
+  /** The user's dense index in the store, when known (the ranker reads profiles by it). */
+  userIdx?: number;
+  /** The client's device ('mobile', 'desktop'...), when the request says (a ranking feature). */
+  device?: string;
   /** Recent item indices, most recent first. */
   history: Int32Array;
   /** Event type names parallel to `history` (when known). */

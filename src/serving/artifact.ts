@@ -12,7 +12,7 @@ import type { PopularityModel } from '../models/retrieval/popularity.js';
 import { topK } from '../models/retrieval/types.js';
 import type { ModelHolder } from '../server/types.js';
 import { loadItemIndex } from '../train/index-build.js';
-import type { ItemSearch } from './generators.js';
+import type { VectorIndex } from '../index/types.js';
 
 export interface LoadedArtifact {
   version: string;
@@ -23,7 +23,8 @@ export interface LoadedArtifact {
   popularity: PopularityModel;
   /** Items by decreasing popularity (the 'popular' generator's list). */
   popularList: { items: Int32Array; scores: Float32Array };
-  index: ItemSearch;
+  /** LED's item index (exact or HNSW, as trained). */
+  index: VectorIndex;
 }
 
 export async function loadArtifact(dir: string): Promise<LoadedArtifact> {

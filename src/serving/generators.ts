@@ -7,11 +7,11 @@ import type { CandidateGenerator, GeneratorOutput, RequestContext } from '../fun
 import type { ItemKnnModel } from '../models/retrieval/itemknn.js';
 import type { LedModel } from '../models/retrieval/led.js';
 import { topK } from '../models/retrieval/types.js';
+import type { VectorIndex } from '../index/types.js';
+import { servingProfile } from './profile.js';
 
-/** Nearest-neighbour search of the item index (MIPS with biases). */
-export interface ItemSearch {
-  search(query: Float32Array, k: number, filter: { exclude: Set<number>; allow?: (item: number) => boolean }): { ids: Int32Array; scores: Float32Array };
-}
+/** What the LED generator needs of the item index (src/index/types.ts: MIPS with biases). */
+export type ItemSearch = Pick<VectorIndex, 'search'>;
 
 const EMPTY: GeneratorOutput = { items: new Int32Array(0), scores: new Float32Array(0) };
 
@@ -24,8 +24,15 @@ export class LedGenerator implements CandidateGenerator {
   ) {}
 
   generate(ctx: RequestContext, k: number): GeneratorOutput {
+    const prof = servingProfile.enabled ? servingProfile : undefined;
+    const t0 = prof ? performance.now() : 0;
     const u = this.led.encodeUser(ctx.history);
+    const t1 = prof ? performance.now() : 0;
     const r = this.index.search(u, k, { exclude: ctx.exclude, allow: ctx.allow });
+    if (prof) {
+      prof.add('encode', t1 - t0);
+      prof.add('ann', performance.now() - t1);
+    }
     return { items: r.ids, scores: r.scores };
   }
 }

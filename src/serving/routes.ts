@@ -129,6 +129,7 @@ export const recommendationRoutes: FastifyPluginAsync<RecommendationRoutesOption
       byStore = new WeakMap();
       services.set(art, byStore);
     }
+    void catalogs.get(store)?.then((c) => c.refreshIfChanged());
     let svc = byStore.get(store);
     if (!svc) {
       let cat = catalogs.get(store);

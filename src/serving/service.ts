@@ -12,6 +12,10 @@ import type { Store } from '../store/types.js';
 import type { FunnelConfig, SceneConfig } from '../train/config.js';
 import type { LoadedArtifact } from './artifact.js';
 import { ItemKnnGenerator, LedGenerator, RankedListGenerator } from './generators.js';
+import { servingProfile } from './profile.js';
+import { catalogEmbeddings, SceneRules, withEmbeddings } from './rules.js';
+import type { ItemCatalog } from '../funnel/catalog.js';
+import { ruleEffects } from '../funnel/rules.js';
 
 /** What serving needs to know about items, by dense index. */
 export interface ServingCatalog {
@@ -27,6 +31,8 @@ export interface ServingCatalog {
   hasCategory(item: number, category: string): boolean;
   /** Items created within `maxAgeMs` of `now`, newest first, with their age-decayed score. */
   fresh(maxAgeMs: number, now: number): { items: Int32Array; scores: Float32Array };
+  /** The full item metadata (attributes, age...) read by the scenes' re-ranking rules. */
+  readonly snapshot?: ItemCatalog;
 }
 
 export interface RecommendFilters {
@@ -68,7 +74,13 @@ export interface RecommendResponse {
   modelVersion: string;
   items: RecommendedItem[];
   /** Present with debug: candidates considered and the time of each stage. */
-  debug?: { candidates: number; historyLength: number; timings: FunnelTimings & { history_ms: number } };
+  debug?: {
+    candidates: number;
+    historyLength: number;
+    timings: FunnelTimings & { history_ms: number };
+    /** Items the re-ranking rules removed, with the rule and the reason. */
+    removed?: { id: string; score: number; rank: number; rule: string; reason: string }[];
+  };
 }
 
 export interface ServiceOptions {
@@ -194,7 +206,27 @@ export class RecommendationService {
       }
       return { generator: gen, quota: g.quota, weight: g.weight };
     });
-    return new Funnel({ generators: slots, rules: this.opts.rules?.(name, scene) ?? [] });
+    const rules: RerankRule[] = [];
+    if (scene.rules.length) {
+      const cat = this.catalog;
+      if (!cat.snapshot) throw new Error(`scene '${name}': re-ranking rules need a catalog with item metadata`);
+      rules.push(new SceneRules(scene.rules, () => cat.snapshot!, (snap) => this.embedded(snap)));
+    }
+    rules.push(...(this.opts.rules?.(name, scene) ?? []));
+    return new Funnel({ generators: slots, rules });
+  }
+
+  private readonly embeddedCache = new WeakMap<ItemCatalog, ItemCatalog>();
+
+  /** The snapshot with LED's item vectors as its embeddings (for MMR), one copy per snapshot. */
+  private embedded(snap: ItemCatalog): ItemCatalog {
+    let c = this.embeddedCache.get(snap);
+    if (!c) {
+      const { vectors, dim } = this.artifact.led.itemVectors();
+      c = withEmbeddings(snap, catalogEmbeddings(snap.size, dim, vectors));
+      this.embeddedCache.set(snap, c);
+    }
+    return c;
   }
 
   /** Item index for an id; throws UnknownItemError. */
@@ -249,6 +281,7 @@ export class RecommendationService {
     };
     const ctx: RequestContext = { history, k, scene: sceneName, now, exclude, allow, debug: Boolean(req.debug), ...(req.userId ? { userId: req.userId } : {}) };
     const result = await funnel.recommend(ctx);
+    const tFunnel = performance.now();
     const requestId = randomUUID();
     const items: RecommendedItem[] = result.items.map((s) => {
       const out: RecommendedItem = { id: cat.id(s.item) ?? String(s.item), score: s.score, sources: s.sources.map((p) => p.generator) };
@@ -260,7 +293,23 @@ export class RecommendationService {
       this.impressions.push(items.map((it, position) => ({ userId: req.userId!, itemId: it.id, type: 'impression', timestamp: now, context: { requestId, position, scene: sceneName } })));
     }
     const resp: RecommendResponse = { requestId, scene: sceneName, modelVersion: this.artifact.version, items };
-    if (req.debug) resp.debug = { candidates: result.candidates, historyLength: history.length, timings: { ...result.timings, history_ms: tHist - t0 } };
+    if (req.debug) {
+      resp.debug = { candidates: result.candidates, historyLength: history.length, timings: { ...result.timings, history_ms: tHist - t0 } };
+      const fx = ruleEffects(ctx);
+      if (fx?.removed.length) resp.debug.removed = fx.removed.map((r) => ({ id: cat.id(r.item) ?? String(r.item), score: r.score, rank: r.rank, rule: r.rule, reason: r.reason }));
+    }
+    if (servingProfile.enabled) {
+      const tm = result.timings;
+      const p = servingProfile;
+      p.add('history', tHist - t0);
+      p.add('generators', tm.generate_ms);
+      p.add('merge', tm.merge_ms);
+      p.add('score', tm.score_ms);
+      p.add('rules', tm.rerank_ms);
+      const tEnd = performance.now();
+      p.add('respond', tEnd - tFunnel);
+      p.add('total', tEnd - t0);
+    }
     return resp;
   }
 

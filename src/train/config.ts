@@ -10,7 +10,14 @@
  *     "led": { "dim": 64, "loss": "bpr", "negatives": 200, "epochs": 20 },
  *     "itemknn": { "similarity": "cosine", "k": 100 },
  *     "popularity": { "halfLifeDays": 14 },
- *     "validationUsers": 500                  // held out to pick the LED checkpoint
+ *     "validationUsers": 500,                 // held out to pick the LED checkpoint
+ *     "index": { "kind": "auto", "hnswMinItems": 20000, "m": 16, "efConstruction": 100, "efSearch": 200, "bands": 4 },
+ *     "ranker": {                             // trained when a scene has "scorer": "ranker"
+ *       "model": "fm",                        // "lr" (FTRL) or "fm"
+ *       "heads": { "click": 1, "conversion": 0.5 },  // weights of the combined score
+ *       "calibration": "isotonic",            // or "platt", "none"
+ *       "features": { "bits": 18 }            // rank/features.ts FeatureConfig
+ *     }
  *   },
  *   "scenes": {
  *     "home": {
@@ -21,15 +28,20 @@
  *         { "type": "popular", "quota": 100 },
  *         { "type": "fresh", "quota": 50, "maxAgeDays": 7 }
  *       ],
+ *       "scorer": "ranker",                   // default "rank_fusion"; "ranker" needs training.ranker
  *       "rules": [ { "rule": "diversity", "maxPerCategory": 3, "topK": 20 } ]
  *     }
  *   }
  * }
  */
 import { readFileSync } from 'node:fs';
+import { RULES } from '../funnel/rules.js';
 import type { LedOptions } from '../models/retrieval/led.js';
 import type { ItemKnnOptions } from '../models/retrieval/itemknn.js';
 import type { PopularityOptions } from '../models/retrieval/popularity.js';
+import type { FeatureConfig } from '../rank/features.js';
+import type { FmOptions } from '../rank/fm.js';
+import type { LrOptions } from '../rank/lr.js';
 
 export const GENERATOR_TYPES = ['led', 'itemknn', 'popular', 'fresh'] as const;
 export type GeneratorType = (typeof GENERATOR_TYPES)[number];
@@ -48,12 +60,35 @@ export interface GeneratorConfig {
   name?: string;
 }
 
+export const SCORERS = ['rank_fusion', 'ranker'] as const;
+export type ScorerType = (typeof SCORERS)[number];
+
 export interface SceneConfig {
   k: number;
+  /** The scoring step: reciprocal-rank fusion (default) or the trained ranker (falls back to rank fusion without one). */
+  scorer?: ScorerType;
   /** History length read per request (default 50). */
   historyLength: number;
   generators: GeneratorConfig[];
   rules: Record<string, unknown>[];
+}
+
+/**
+ * The `training.index` section: the item index LED retrieval searches at serving time
+ * (src/index/). 'auto' builds HNSW from `hnswMinItems` items on and the exact index below.
+ */
+export interface ItemIndexConfig {
+  kind: 'auto' | 'exact' | 'hnsw';
+  /** Catalogue size (items known to LED) from which 'auto' builds HNSW (default 20,000). */
+  hnswMinItems: number;
+  /** HNSW links per node (default 16). */
+  m: number;
+  /** HNSW build breadth (default 100). */
+  efConstruction: number;
+  /** HNSW search breadth (default 200; a search for more items uses at least that many). */
+  efSearch: number;
+  /** Norm bands, one graph each (default 4; see src/index/hnsw.ts). */
+  bands: number;
 }
 
 export interface TrainingConfig {
@@ -63,6 +98,23 @@ export interface TrainingConfig {
   itemknn: ItemKnnOptions;
   popularity: Omit<PopularityOptions, 'categories' | 'now'>;
   validationUsers: number;
+  index: ItemIndexConfig;
+  ranker: RankerConfig;
+}
+
+/** The `training.ranker` section: the ranking stage's training (rank/from-store.ts). */
+export interface RankerConfig {
+  model: 'lr' | 'fm';
+  /** Heads trained and their weights in the combined score. */
+  heads: Record<string, number>;
+  calibration: 'isotonic' | 'platt' | 'none';
+  features: Partial<FeatureConfig>;
+  lr: LrOptions;
+  fm: FmOptions;
+  /** Clicks / conversions later than this after the impression do not label it (ms). */
+  clickWindowMs: number;
+  conversionWindowMs: number;
+  epochs?: number;
 }
 
 export interface FunnelConfig {
@@ -89,6 +141,17 @@ export const DEFAULT_TRAINING: TrainingConfig = {
   itemknn: { similarity: 'cosine', k: 100 },
   popularity: { halfLifeDays: 14 },
   validationUsers: 500,
+  index: { kind: 'auto', hnswMinItems: 20_000, m: 16, efConstruction: 100, efSearch: 200, bands: 4 },
+  ranker: {
+    model: 'lr',
+    heads: { click: 1 },
+    calibration: 'isotonic',
+    features: {},
+    lr: {},
+    fm: {},
+    clickWindowMs: 30 * 60_000,
+    conversionWindowMs: 86_400_000,
+  },
 };
 
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -122,7 +185,37 @@ export function resolveConfig(raw: unknown, source = 'config'): FunnelConfig {
       if (!isObj(v)) errors.push(`training.${key}: must be an object`);
       else Object.assign(training[key], v);
     }
-    for (const k of Object.keys(t)) if (!['eventTypes', 'minRating', 'validationUsers', 'led', 'itemknn', 'popularity'].includes(k)) errors.push(`training.${k}: unknown setting`);
+    if (t.index !== undefined) {
+      const ix = t.index;
+      if (!isObj(ix)) errors.push('training.index: must be an object');
+      else {
+        const out = training.index;
+        for (const [k, v] of Object.entries(ix)) {
+          const p = `training.index.${k}`;
+          switch (k) {
+            case 'kind':
+              if (v !== 'auto' && v !== 'exact' && v !== 'hnsw') errors.push(`${p}: must be 'auto', 'exact' or 'hnsw'`);
+              else out.kind = v;
+              break;
+            case 'hnswMinItems':
+            case 'm':
+            case 'efConstruction':
+            case 'efSearch':
+            case 'bands': {
+              const min = k === 'hnswMinItems' ? 0 : k === 'm' ? 2 : 1;
+              const max = k === 'bands' ? 64 : Infinity;
+              if (!Number.isInteger(v) || (v as number) < min || (v as number) > max) errors.push(`${p}: must be an integer >= ${min}${max < Infinity ? ` and <= ${max}` : ''}`);
+              else out[k] = v as number;
+              break;
+            }
+            default:
+              errors.push(`${p}: unknown setting`);
+          }
+        }
+      }
+    }
+    if (t.ranker !== undefined) resolveRanker(t.ranker, training.ranker, errors);
+    for (const k of Object.keys(t)) if (!['eventTypes', 'minRating', 'validationUsers', 'led', 'itemknn', 'popularity', 'index', 'ranker'].includes(k)) errors.push(`training.${k}: unknown setting`);
   }
   const scenes: Record<string, SceneConfig> = {};
   const s = root.scenes;
@@ -161,9 +254,21 @@ export function resolveConfig(raw: unknown, source = 'config'): FunnelConfig {
           scene.generators.push(g as unknown as GeneratorConfig);
         });
       }
+      if (sc.scorer !== undefined) {
+        if (!SCORERS.includes(sc.scorer as ScorerType)) errors.push(`${path}.scorer: must be one of ${SCORERS.join(', ')}`);
+        else scene.scorer = sc.scorer as ScorerType;
+      }
       if (sc.rules !== undefined) {
         if (!Array.isArray(sc.rules) || sc.rules.some((r) => !isObj(r))) errors.push(`${path}.rules: must be an array of rule objects`);
-        else scene.rules = sc.rules as Record<string, unknown>[];
+        else {
+          // Full checks (fields, attributes) run against the catalog when the service loads.
+          (sc.rules as Record<string, unknown>[]).forEach((r, i) => {
+            if (typeof r.rule !== 'string' || !(RULES as readonly string[]).includes(r.rule)) {
+              errors.push(`${path}.rules[${i}].rule: unknown rule ${JSON.stringify(r.rule)} (expected one of ${RULES.join(', ')})`);
+            }
+          });
+          scene.rules = sc.rules as Record<string, unknown>[];
+        }
       }
       scenes[name] = scene;
     }
@@ -171,6 +276,46 @@ export function resolveConfig(raw: unknown, source = 'config'): FunnelConfig {
   for (const k of Object.keys(root)) if (!['training', 'scenes', 'apps', 'server', 'keys', '$schema'].includes(k)) errors.push(`${k}: unknown section`);
   if (errors.length) throw new Error(`${source}: ${errors.length} problem${errors.length > 1 ? 's' : ''}:\n  ${errors.join('\n  ')}`);
   return { training, scenes };
+}
+
+function resolveRanker(v: unknown, out: RankerConfig, errors: string[]): void {
+  const p = 'training.ranker';
+  if (!isObj(v)) return void errors.push(`${p}: must be an object`);
+  for (const [k, x] of Object.entries(v)) {
+    switch (k) {
+      case 'model':
+        if (x !== 'lr' && x !== 'fm') errors.push(`${p}.model: must be 'lr' or 'fm'`);
+        else out.model = x;
+        break;
+      case 'heads':
+        if (!isObj(x) || Object.keys(x).length === 0 || Object.entries(x).some(([h, w]) => !['click', 'conversion'].includes(h) || typeof w !== 'number' || !(w >= 0))) {
+          errors.push(`${p}.heads: must map 'click' and/or 'conversion' to weights >= 0`);
+        } else if (!Object.values(x).some((w) => (w as number) > 0)) errors.push(`${p}.heads: at least one weight must be > 0`);
+        else out.heads = x as Record<string, number>;
+        break;
+      case 'calibration':
+        if (x !== 'isotonic' && x !== 'platt' && x !== 'none') errors.push(`${p}.calibration: must be 'isotonic', 'platt' or 'none'`);
+        else out.calibration = x;
+        break;
+      case 'features':
+      case 'lr':
+      case 'fm':
+        if (!isObj(x)) errors.push(`${p}.${k}: must be an object`);
+        else Object.assign(out[k], x);
+        break;
+      case 'clickWindowMs':
+      case 'conversionWindowMs':
+        if (typeof x !== 'number' || !(x > 0)) errors.push(`${p}.${k}: must be a number of ms > 0`);
+        else out[k] = x;
+        break;
+      case 'epochs':
+        if (!Number.isInteger(x) || (x as number) < 1) errors.push(`${p}.epochs: must be an integer >= 1`);
+        else out.epochs = x as number;
+        break;
+      default:
+        errors.push(`${p}.${k}: unknown setting`);
+    }
+  }
 }
 
 export function loadConfigFile(path: string | undefined): FunnelConfig {

@@ -17,6 +17,7 @@ import { PopularityModel } from '../models/retrieval/popularity.js';
 import { timelinesFromStore, numEvents, type RetrievalModel, type Timelines } from '../models/retrieval/types.js';
 import type { Store } from '../store/types.js';
 import { createProgress } from '../util/progress.js';
+import { trainRankerFromStore, type StoreRankerResult } from '../rank/from-store.js';
 import { buildItemIndex } from './index-build.js';
 import type { FunnelConfig } from './config.js';
 
@@ -89,6 +90,22 @@ export async function train(store: Store, opts: TrainOptions): Promise<TrainResu
     await pop.fit(data, cfg.popularity);
   }
 
+  // The ranking stage, when a scene scores with the ranker (rank/from-store.ts).
+  const rankScenes = Object.values(opts.config.scenes).filter((sc) => sc.scorer === 'ranker');
+  let ranker: StoreRankerResult | undefined;
+  if (rankScenes.length > 0) {
+    const rc = cfg.ranker;
+    const generators = [...new Set(rankScenes.flatMap((sc) => sc.generators.map((g) => g.name ?? g.type)))];
+    ranker = await trainRankerFromStore(store, {
+      model: rc.model, heads: rc.heads, calibration: rc.calibration, lr: rc.lr, fm: rc.fm,
+      features: { generators, ...rc.features },
+      clickWindowMs: rc.clickWindowMs, conversionWindowMs: rc.conversionWindowMs,
+      ...(rc.epochs !== undefined ? { epochs: rc.epochs } : {}), seed, log,
+    });
+    if (!ranker.model) log(`ranker: not trained (${ranker.reason}); ranker scenes score with rank fusion`);
+    else log(`ranker: ${ranker.report.model}, test AUC ${Object.entries(ranker.report.test).map(([h, e]) => `${h} ${e.auc.toFixed(4)}`).join(', ')}`);
+  }
+
   const snapshot = { events: counts.events, users: counts.users, items: counts.items, training_events: events };
   const result = await writeArtifact(
     opts.modelsDir,
@@ -100,18 +117,37 @@ export async function train(store: Store, opts: TrainOptions): Promise<TrainResu
       components.itemknn = { kind: 'retrieval:itemknn', path: 'itemknn' };
       await pop.save(join(dir, 'popularity'));
       components.popularity = { kind: 'retrieval:popularity', path: 'popularity' };
-      const idx = await buildItemIndex(led, join(dir, 'index'));
+      const idx = await buildItemIndex(led, join(dir, 'index'), cfg.index);
+      log(`item index: ${idx.kind} over ${idx.size} items (${idx.seconds.toFixed(1)} s)`);
       components.index = { kind: `index:${idx.kind}`, path: 'index', items: idx.size };
+      if (ranker?.model) {
+        await ranker.model.save(join(dir, 'ranker'));
+        components.ranker = { kind: `ranker:${ranker.model.ranker.kind}`, path: 'ranker' };
+      }
       return components;
     },
     {
       dataSnapshot: snapshot,
-      metrics: { ...metrics, led_fit: ledReport.metrics ?? {}, train_seconds: +((performance.now() - t0) / 1000).toFixed(2) },
+      metrics: {
+        ...metrics,
+        ...(ranker?.model ? { ranker: rankerMetrics(ranker.report) } : ranker ? { ranker: { trained: false, reason: ranker.reason } } : {}),
+        led_fit: ledReport.metrics ?? {},
+        train_seconds: +((performance.now() - t0) / 1000).toFixed(2),
+      },
       config: opts.config,
     },
   );
   log(`artifact ${result.manifest.version} written to ${result.dir}`);
   return result;
+}
+
+/** The ranker's figures for the manifest (reliability tables stay in the ranker folder). */
+function rankerMetrics(r: Extract<StoreRankerResult, { model: object }>['report']): Record<string, unknown> {
+  const test = Object.fromEntries(Object.entries(r.test).map(([h, e]) => {
+    const { reliability: _r, ...rest } = e;
+    return [h, Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, typeof v === 'number' ? +v.toFixed(4) : v]))];
+  }));
+  return { model: r.model, samples: r.samples, epochs: r.fit.epochs, best_epoch: r.fit.bestEpoch, calibration: r.calibration, test, seconds: +r.seconds.toFixed(2) };
 }
 
 export type { Timelines };

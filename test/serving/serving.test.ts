@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -14,6 +14,10 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import { resolveConfig } from '../../src/train/config.js';
 import { train } from '../../src/train/train.js';
 import { artifactHolders, recommendationRoutes } from '../../src/serving/routes.js';
+import { loadArtifact } from '../../src/serving/artifact.js';
+import { buildItemIndex } from '../../src/train/index-build.js';
+import { DEFAULT_TRAINING } from '../../src/train/config.js';
+import type { HnswIndex } from '../../src/index/hnsw.js';
 import { SmallRng } from '../../src/models/retrieval/types.js';
 import type { Event, Item } from '../../src/data/model.js';
 
@@ -30,6 +34,7 @@ const cfg = resolveConfig({
   scenes: {
     home: { k: 10, generators: [{ type: 'led', quota: 50 }, { type: 'itemknn', quota: 30, lastN: 3 }, { type: 'popular', quota: 30 }, { type: 'fresh', quota: 5, maxAgeDays: 2 }] },
     simple: { k: 5, generators: [{ type: 'popular', quota: 20 }] },
+    ledonly: { k: 5, generators: [{ type: 'led', quota: 6 }] },
   },
 });
 
@@ -195,5 +200,47 @@ describe('serving: recommendations through the real app', () => {
     assert.equal(failures, 0);
     assert.ok(versions.has(v1), 'the new version serves after the swap');
     assert.ok([...versions].every((v) => v === v0 || v === v1));
+  });
+});
+
+describe('serving: HNSW item index', () => {
+  it('returns the same top items as the exact index (same model, small catalogue)', async () => {
+    // The artifact as trained (exact index: 60 items), copied with an HNSW index over the same LED.
+    const serving = (await recs('/users/u0/recommendations?k=1')).modelVersion;
+    const src = join(dir, 'models', serving);
+    const copy = join(dir, 'models-hnsw', 'v20260101-000000-000-abcdef');
+    cpSync(src, copy, { recursive: true });
+    const exactArt = await loadArtifact(copy);
+    assert.equal(exactArt.index.kind, 'exact');
+    rmSync(join(copy, 'index'), { recursive: true });
+    const built = await buildItemIndex(exactArt.led, join(copy, 'index'), { ...DEFAULT_TRAINING.index, kind: 'hnsw' });
+    assert.equal(built.kind, 'hnsw');
+    const mf = JSON.parse(readFileSync(join(copy, 'manifest.json'), 'utf8')) as { components: Record<string, { kind: string }>; version: string };
+    mf.components.index.kind = 'index:hnsw';
+    writeFileSync(join(copy, 'manifest.json'), JSON.stringify(mf));
+    assert.equal((JSON.parse(readFileSync(join(copy, 'index', 'index.json'), 'utf8')) as { kind: string }).kind, 'hnsw');
+
+    const config2 = parseConfig({ apps: { shop: { db: 'app.db', models: 'models-hnsw', keys: [{ key: KEY, scopes: ['read'] }] } } }, { baseDir: dir, source: 'test' });
+    const models2 = await artifactHolders(config2.apps.shop);
+    const app2 = await buildApp({ config: config2, tenants: [{ name: 'shop', store, models: models2, config: config2.apps.shop }], plugins: [recommendationRoutes], processMetrics: false });
+    try {
+      await app2.ready();
+      const hnsw = (models2.current() as { index: HnswIndex }).index;
+      assert.equal(hnsw.kind, 'hnsw');
+      const before = hnsw.stats.overfetch;
+      for (let u = 0; u < 30; u++) {
+        const url = `/users/u${u}/recommendations?scene=ledonly&k=5`;
+        const a = await recs(url);
+        const res = await app2.inject({ method: 'GET', url, headers: auth });
+        assert.equal(res.statusCode, 200, res.body);
+        const b = res.json() as Rec;
+        assert.equal(b.modelVersion, mf.version);
+        assert.deepEqual(b.items.map((x) => x.id), a.items.map((x) => x.id), `user u${u}`);
+      }
+      assert.ok(hnsw.stats.overfetch > before, 'the graph answered (not only the exact fallback)');
+    } finally {
+      await app2.close();
+      await models2.close?.();
+    }
   });
 });

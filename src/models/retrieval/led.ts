@@ -9,7 +9,8 @@
  *
  * Training: each user's timeline is split into an *input* part (encoded, with input dropout)
  * and a *target* part (the positives); negatives are sampled per batch and shared by the batch
- * (one dense B×N score matrix through kernels.sgemm). Losses (§5.3): BPR, negative sampling
+ * (one dense B×N score matrix through kernels.sgemm), or — `negativeSharing: 'user'`, as in the
+ * paper — N per user, shared by that user's positives only. Losses (§5.3): BPR, negative sampling
  * (NS), CSS (sampled estimate of the softmax partition function) and the full softmax for
  * small catalogs. Initialisation: random, or given vectors (RSVD on PMI, §5.1). Fine-tuning
  * (§5.4): 'train' learns the vectors; 'project' learns P ∈ R^{d×d} with v_i = P·v_i^init.
@@ -34,6 +35,14 @@ export interface LedOptions {
   negatives?: number;
   /** 'uniform' (default, as in the paper) or 'unigram' (popularity^0.75). */
   sampler?: 'uniform' | 'unigram';
+  /**
+   * 'batch' (default): one draw of N negatives shared by every user of the batch (one dense
+   * B×N product; the fast path at scale). 'user': N negatives drawn per user and shared by
+   * that user's positives only (the paper's setting): B·N distinct draws per step, the same
+   * arithmetic, more rows touched. With lazy Adam the two differ at small N: shared draws
+   * touch only N rows per step, so rarely drawn items are seldom pushed down.
+   */
+  negativeSharing?: 'batch' | 'user';
   /** Users per batch (default 512). */
   batchSize?: number;
   /** Adam learning rate (default 0.005). */
@@ -74,7 +83,7 @@ export interface LedOptions {
 }
 
 const DEFAULTS = {
-  dim: 64, loss: 'bpr' as LedLoss, negatives: 200, sampler: 'uniform' as const, batchSize: 512, lr: 0.005, l2: 0,
+  dim: 64, loss: 'bpr' as LedLoss, negatives: 200, sampler: 'uniform' as const, negativeSharing: 'batch' as 'batch' | 'user', batchSize: 512, lr: 0.005, l2: 0,
   dropout: 0.5, targetFraction: 0.2, maxTargets: 64, epochs: 20, tuning: 'train' as const, seed: 1, evalEvery: 1, patience: 5,
 };
 
@@ -155,7 +164,10 @@ export interface LedBatchParams {
   tuning: 'train' | 'project';
   loss: LedLoss;
   maxBatch: number;
+  /** Negatives per batch ('batch' sharing) or per user ('user'). */
   negatives: number;
+  /** Per-user negatives: a batch's `negatives` holds users × N ids, row r for user r. */
+  negativesPerUser?: boolean;
 }
 
 /** A batch: per-user input and target items in CSR form. */
@@ -165,6 +177,7 @@ export interface LedBatch {
   inItems: Int32Array;
   tgtPtr: Int32Array;
   tgtItems: Int32Array;
+  /** N ids shared by the batch, or users × N ids (row r: user r's) with `negativesPerUser`. */
   negatives: Int32Array;
 }
 
@@ -214,19 +227,21 @@ export class LedBatchGradients {
     const d = p.dim;
     const B = p.maxBatch;
     const N = p.negatives;
+    // Negative rows held per batch: N shared, or B·N with per-user negatives.
+    const M = p.negativesPerUser ? B * N : N;
     this.gV = new SparseGrad(p.numItems, d);
     this.gB = new SparseGrad(p.numItems, 1);
     this.gP = new Float32Array(d * d);
     this.Ubase = new Float32Array(B * d);
     this.U = new Float32Array(B * d);
     this.dU = new Float32Array(B * d);
-    this.Vn = new Float32Array(N * d);
-    this.VnBase = new Float32Array(N * d);
+    this.Vn = new Float32Array(M * d);
+    this.VnBase = new Float32Array(M * d);
     this.S = new Float32Array(B * N);
     this.G = new Float32Array(B * N);
-    this.dVn = new Float32Array(N * d);
-    this.dBn = new Float32Array(N);
-    this.slotNeg = new Int32Array(N);
+    this.dVn = new Float32Array(M * d);
+    this.dBn = new Float32Array(M);
+    this.slotNeg = new Int32Array(M);
   }
 
   /** Convenience form of `run` with per-user lists (tests). */
@@ -244,7 +259,12 @@ export class LedBatchGradients {
   run(batch: LedBatch): number {
     const { dim: d, numItems: I, base, P, bias, tuning, loss } = this.p;
     const { users: nb, inPtr, inItems, tgtPtr, tgtItems, negatives: negIdx } = batch;
-    const N = negIdx.length;
+    // N: negatives scored per user; M: negative rows of the batch (N shared, or nb·N per user).
+    const perUser = this.p.negativesPerUser === true;
+    const N = perUser ? this.p.negatives : negIdx.length;
+    const M = perUser ? nb * N : N;
+    if (negIdx.length < M) throw new Error(`led: batch has ${negIdx.length} negatives, expected ${M}`);
+    if (M > this.slotNeg.length) throw new Error(`led: batch has ${M} negative rows, capacity ${this.slotNeg.length}`);
     const nt = tgtPtr[nb];
     const nIn = inPtr[nb];
     const project = tuning === 'project';
@@ -261,17 +281,24 @@ export class LedBatchGradients {
     else U.set(Ubase.subarray(0, nb * d));
     // 2. Negative scores S = U·Vnᵀ + b_n and positive scores s_p = U_r·v_p + b_p.
     if (project) {
-      for (let n = 0; n < N; n++) VnBase.set(base.subarray(negIdx[n] * d, (negIdx[n] + 1) * d), n * d);
-      kernels.sgemm(false, true, N, d, d, 1, VnBase, P, 0, Vn);
-      kernels.sampledScores(nb, d, U, N, IDENTITY(N), Vn, null, S);
-      for (let r = 0; r < nb; r++) for (let n = 0; n < N; n++) S[r * N + n] += bias[negIdx[n]];
+      for (let n = 0; n < M; n++) VnBase.set(base.subarray(negIdx[n] * d, (negIdx[n] + 1) * d), n * d);
+      kernels.sgemm(false, true, M, d, d, 1, VnBase, P, 0, Vn);
+      if (perUser) {
+        for (let r = 0; r < nb; r++) kernels.sampledScores(1, d, U.subarray(r * d, (r + 1) * d), N, IDENTITY(N), Vn.subarray(r * N * d, (r + 1) * N * d), null, S.subarray(r * N, (r + 1) * N));
+        for (let x = 0; x < M; x++) S[x] += bias[negIdx[x]];
+      } else {
+        kernels.sampledScores(nb, d, U, N, IDENTITY(N), Vn, null, S);
+        for (let r = 0; r < nb; r++) for (let n = 0; n < N; n++) S[r * N + n] += bias[negIdx[n]];
+      }
       this.VpBase = grownFloat(this.VpBase, nt * d);
       this.Vp = grownFloat(this.Vp, nt * d);
       for (let q = 0; q < nt; q++) this.VpBase.set(base.subarray(tgtItems[q] * d, (tgtItems[q] + 1) * d), q * d);
       kernels.sgemm(false, true, nt, d, d, 1, this.VpBase, P, 0, this.Vp);
       kernels.dotRows(nt, d, U, posUser, this.Vp, null, sp);
     } else {
-      kernels.sampledScores(nb, d, U, N, negIdx, base, bias, S);
+      if (perUser) {
+        for (let r = 0; r < nb; r++) kernels.sampledScores(1, d, U.subarray(r * d, (r + 1) * d), N, negIdx.subarray(r * N, (r + 1) * N), base, bias, S.subarray(r * N, (r + 1) * N));
+      } else kernels.sampledScores(nb, d, U, N, negIdx, base, bias, S);
       kernels.dotRows(nt, d, U, posUser, base, tgtItems, sp);
     }
     for (let q = 0; q < nt; q++) sp[q] += bias[tgtItems[q]];
@@ -329,7 +356,16 @@ export class LedBatchGradients {
     // 4. Backprop through the scores: dU = G·Vn + Σ gpos·v_p; dVn = Gᵀ·U; db.
     gV.reset();
     gB.reset();
-    if (project) {
+    if (project && perUser) {
+      // Per user r: dU_r = G_r·Vn_r; dVn_r = G_rᵀ ⊗ U_r (an outer product); db = G.
+      for (let r = 0; r < nb; r++) {
+        const Gr = G.subarray(r * N, (r + 1) * N);
+        kernels.sgemm(false, false, 1, d, N, 1, Gr, Vn.subarray(r * N * d, (r + 1) * N * d), 0, dU.subarray(r * d, (r + 1) * d));
+        kernels.sgemm(true, false, N, d, 1, 1, Gr, U.subarray(r * d, (r + 1) * d), 0, dVn.subarray(r * N * d, (r + 1) * N * d));
+      }
+      dBn.set(G.subarray(0, M));
+      kernels.axpyRows(nt, d, gpos, this.Vp, null, dU, posUser);
+    } else if (project) {
       kernels.sgemm(false, false, nb, d, N, 1, G, Vn, 0, dU);
       kernels.sgemm(true, false, N, d, nb, 1, G, U, 0, dVn);
       for (let n = 0; n < N; n++) {
@@ -339,15 +375,21 @@ export class LedBatchGradients {
       }
       kernels.axpyRows(nt, d, gpos, this.Vp, null, dU, posUser);
     } else {
-      kernels.sampledScoresBackward(nb, d, U, N, negIdx, base, G, dU, dVn, dBn);
+      if (perUser) {
+        for (let r = 0; r < nb; r++) {
+          const rn = r * N;
+          kernels.sampledScoresBackward(1, d, U.subarray(r * d, (r + 1) * d), N, negIdx.subarray(rn, rn + N), base, G.subarray(rn, rn + N),
+            dU.subarray(r * d, (r + 1) * d), dVn.subarray(rn * d, (rn + N) * d), dBn.subarray(rn, rn + N));
+        }
+      } else kernels.sampledScoresBackward(nb, d, U, N, negIdx, base, G, dU, dVn, dBn);
       kernels.axpyRows(nt, d, gpos, base, tgtItems, dU, posUser);
     }
-    for (let n = 0; n < N; n++) gB.grad[gB.at(negIdx[n])] += dBn[n];
+    for (let n = 0; n < M; n++) gB.grad[gB.at(negIdx[n])] += dBn[n];
     for (let q = 0; q < nt; q++) gB.grad[gB.at(tgtItems[q])] += gpos[q];
     if (project) {
       // v = P·base ⇒ dP += Σ dv ⊗ base; U = P·Ubase ⇒ dP += dU ⊗ Ubase.
       gP.fill(0);
-      kernels.sgemm(true, false, d, d, N, 1, dVn, VnBase, 1, gP);
+      kernels.sgemm(true, false, d, d, M, 1, dVn, VnBase, 1, gP);
       this.Gp = grownFloat(this.Gp, nt * d);
       const Gp = this.Gp;
       Gp.fill(0, 0, nt * d);
@@ -360,11 +402,11 @@ export class LedBatchGradients {
     this.slotIn = grownInt(this.slotIn, nIn);
     this.slotPos = grownInt(this.slotPos, nt);
     const { slotIn, slotPos, slotNeg } = this;
-    for (let n = 0; n < N; n++) slotNeg[n] = gV.at(negIdx[n]) / d;
+    for (let n = 0; n < M; n++) slotNeg[n] = gV.at(negIdx[n]) / d;
     for (let q = 0; q < nt; q++) slotPos[q] = gV.at(tgtItems[q]) / d;
     for (let x = 0; x < nIn; x++) slotIn[x] = gV.at(inItems[x]) / d;
     const grad = gV.grad;
-    kernels.axpyRows(N, d, 1, dVn, null, grad, slotNeg);
+    kernels.axpyRows(M, d, 1, dVn, null, grad, slotNeg);
     kernels.axpyRows(nt, d, gpos, U, posUser, grad, slotPos);
     kernels.embeddingBagBackward(nb, d, inPtr, slotIn, null, dU, 'mean', grad);
     return lossSum * norm;
@@ -430,6 +472,9 @@ export class LedModel implements RetrievalModel<LedOptions> {
     const split = options.split ?? (o.loss === 'bpr' ? 'shuffle' : 'same');
     const rng = new SmallRng(o.seed);
     const N = o.loss === 'softmax' ? I : Math.min(o.negatives, I);
+    if (o.negativeSharing !== 'batch' && o.negativeSharing !== 'user') throw new Error(`led: negativeSharing must be 'batch' or 'user', got '${o.negativeSharing}'`);
+    // The full softmax scores every item: nothing to draw per user.
+    const perUser = o.negativeSharing === 'user' && o.loss !== 'softmax';
     this.dim = d;
     this.total = I;
     this.params = { ...o, split, initVectors: o.initVectors ? 'given' : 'random', validate: undefined, onEpoch: undefined, negatives: N };
@@ -486,9 +531,9 @@ export class LedModel implements RetrievalModel<LedOptions> {
     const order = Int32Array.from(users);
 
     const B = Math.min(o.batchSize, order.length);
-    const computer = new LedBatchGradients({ dim: d, numItems: I, base, P, bias, tuning: o.tuning, loss: o.loss, maxBatch: B, negatives: N });
+    const computer = new LedBatchGradients({ dim: d, numItems: I, base, P, bias, tuning: o.tuning, loss: o.loss, maxBatch: B, negatives: N, negativesPerUser: perUser });
     const { gV, gB, gP } = computer;
-    const negIdx = new Int32Array(N);
+    const negIdx = new Int32Array(perUser ? B * N : N);
     let maxLen = 0;
     for (let u = 0; u < data.numUsers; u++) maxLen = Math.max(maxLen, data.indptr[u + 1] - data.indptr[u]);
     const batch: LedBatch = {
@@ -582,7 +627,7 @@ export class LedModel implements RetrievalModel<LedOptions> {
           batch.tgtPtr[r + 1] = nTg;
         }
         if (o.loss === 'softmax') for (let n = 0; n < N; n++) negIdx[n] = n;
-        else for (let n = 0; n < N; n++) negIdx[n] = sampleNeg();
+        else for (let n = 0, m = perUser ? nb * N : N; n < m; n++) negIdx[n] = sampleNeg();
         // The exact BPR loss costs as much as its gradient: measure it on one batch in 8.
         computer.wantLoss = o.loss !== 'bpr' || (step & 7) === 0;
         const bl = computer.run(batch);

@@ -7,14 +7,15 @@ import { LedBatchGradients, LedModel, type LedLoss } from '../../../src/models/r
 import { loadModel } from '../../../src/models/retrieval/registry.js';
 import { SmallRng, timelinesFromArrays, type Timelines } from '../../../src/models/retrieval/types.js';
 
-function gradCheck(loss: LedLoss, tuning: 'train' | 'project') {
+function gradCheck(loss: LedLoss, tuning: 'train' | 'project', perUser = false) {
   const I = 7, d = 3;
   const rng = new SmallRng(3);
   const base = Float32Array.from({ length: I * d }, () => rng.normal() * 0.5);
   const P = Float32Array.from({ length: d * d }, (_, k) => (k % (d + 1) === 0 ? 1 : 0) + rng.normal() * 0.2);
   const bias = Float32Array.from({ length: I }, () => rng.normal() * 0.3);
-  const neg = loss === 'softmax' ? Int32Array.from({ length: I }, (_, i) => i) : Int32Array.from([1, 4, 5, 6]);
-  const comp = new LedBatchGradients({ dim: d, numItems: I, base, P, bias, tuning, loss, maxBatch: 2, negatives: neg.length });
+  // Per user: user 0 draws [1, 4, 5, 6], user 1 draws [0, 4, 4, 2] (a repeat and one of its inputs).
+  const neg = loss === 'softmax' ? Int32Array.from({ length: I }, (_, i) => i) : Int32Array.from(perUser ? [1, 4, 5, 6, 0, 4, 4, 2] : [1, 4, 5, 6]);
+  const comp = new LedBatchGradients({ dim: d, numItems: I, base, P, bias, tuning, loss, maxBatch: 2, negatives: perUser ? 4 : neg.length, negativesPerUser: perUser });
   const inputs = [[0, 2], [3]];
   const targets = [[1, 3], [2]];
   comp.runLists(inputs, targets, neg);
@@ -60,8 +61,40 @@ describe('LED', () => {
   for (const loss of ['bpr', 'ns', 'css', 'softmax'] as LedLoss[]) {
     for (const tuning of ['train', 'project'] as const) {
       it(`gradients match finite differences: ${loss}, ${tuning}`, () => gradCheck(loss, tuning));
+      if (loss !== 'softmax') it(`gradients match finite differences: ${loss}, ${tuning}, per-user negatives`, () => gradCheck(loss, tuning, true));
     }
   }
+
+  it('per-user negatives equal to the shared ones give the shared loss and gradients', () => {
+    const I = 9, d = 4;
+    const rng = new SmallRng(5);
+    const base = Float32Array.from({ length: I * d }, () => rng.normal() * 0.5);
+    const P = Float32Array.from({ length: d * d }, (_, k) => (k % (d + 1) === 0 ? 1 : 0) + rng.normal() * 0.2);
+    const bias = Float32Array.from({ length: I }, () => rng.normal() * 0.3);
+    const shared = Int32Array.from([2, 7, 8]);
+    const inputs = [[0, 1], [3, 4, 5], [6]];
+    const targets = [[2, 3], [1], [0, 4]];
+    for (const loss of ['bpr', 'ns', 'css'] as LedLoss[]) {
+      for (const tuning of ['train', 'project'] as const) {
+        const a = new LedBatchGradients({ dim: d, numItems: I, base, P, bias, tuning, loss, maxBatch: 3, negatives: 3 });
+        const b = new LedBatchGradients({ dim: d, numItems: I, base, P, bias, tuning, loss, maxBatch: 3, negatives: 3, negativesPerUser: true });
+        const la = a.runLists(inputs, targets, shared);
+        const lb = b.runLists(inputs, targets, Int32Array.from([...shared, ...shared, ...shared]));
+        assert.ok(Math.abs(la - lb) < 1e-5, `${loss}/${tuning} loss ${la} vs ${lb}`);
+        const dense = (g: LedBatchGradients, w: number, sg: typeof g.gV) => {
+          const out = new Float64Array(I * w);
+          for (let s = 0; s < sg.count; s++) for (let j = 0; j < w; j++) out[sg.rows[s] * w + j] += sg.grad[s * w + j];
+          return out;
+        };
+        const close = (x: ArrayLike<number>, y: ArrayLike<number>, what: string) => {
+          for (let k = 0; k < x.length; k++) assert.ok(Math.abs(x[k] - y[k]) < 1e-5, `${loss}/${tuning} ${what}[${k}]: ${x[k]} vs ${y[k]}`);
+        };
+        close(dense(a, 1, a.gB), dense(b, 1, b.gB), 'bias');
+        if (tuning === 'train') close(dense(a, d, a.gV), dense(b, d, b.gV), 'v');
+        else close(a.gP, b.gP, 'P');
+      }
+    }
+  });
 
   it('learns tastes: recommends items of the user’s block', async () => {
     const data = clustered(200, 60, 3, 8);

@@ -1,0 +1,229 @@
+/**
+ * `npm run bench -- rank [--requests N] [--users N] [--items N] [--events N] [--profile-events N]
+ *                        [--skip-frappe] [--skip-replay]`
+ *
+ * The ranking stage:
+ *  1. Scoring latency: a synthetic log (default 5,000 users × 20,000 items × 300K events) is
+ *     replayed into a MemoryProfileStore and into training samples (4 generators' provenance);
+ *     LR (FTRL) and FM (k = 8) are trained, then each request scores 500 candidates from 4
+ *     generators with features built from the profiles: `FeatureExtractor.fetch` (profile reads,
+ *     popularity cache) + `encode` + `RankingModel.score` (calibrated). p50 / p99 per request.
+ *  2. Profile updates: bench/profiles.ts at a reduced scale (events/s).
+ *  3. frappe (NFM/BARS protocol: 1 positive : 2 sampled negatives, 7:2:1 split): test AUC and
+ *     log-loss of LR (FTRL) and FM (k = 10, BARS' embedding size), early-stopped on validation.
+ *  4. The synth replay (rank/evaluate.ts): expected clicks of the ranker's order against the
+ *     generators' rank fusion under the true click model.
+ * The machine is shared: the load average at the start is recorded with the figures.
+ */
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { intOption } from '../src/cli/args.js';
+import { buildSynthWorld, synthEventBatches, synthItems } from '../src/data/synth.js';
+import { ColumnarCatalog } from '../src/funnel/catalog.js';
+import type { Provenance } from '../src/funnel/types.js';
+import { MemoryProfileStore } from '../src/profiles/memory.js';
+import { loadFrappe } from '../src/rank/datasets.js';
+import { replaySynth } from '../src/rank/evaluate.js';
+import { FeatureExtractor, FeatureSpace, type CandidateInfo, type RequestState } from '../src/rank/features.js';
+import { FactorizationMachine } from '../src/rank/fm.js';
+import { LogisticRegression } from '../src/rank/lr.js';
+import { auc, logLoss } from '../src/rank/metrics.js';
+import { buildSamples, loggedEventsFromSynth, type ImpressionRequest } from '../src/rank/samples.js';
+import { trainRanker } from '../src/rank/trainer.js';
+import { rowsBatch } from '../src/rank/types.js';
+import { run as runProfiles } from './profiles.js';
+
+const GENERATORS = ['led', 'itemknn', 'popular', 'fresh'];
+
+function quantile(sorted: Float64Array, q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Provenance as 4 generators with quotas would give it (each proposes an item with probability ~0.35). */
+function provenanceOf(item: number, salt: number): Provenance[] {
+  const out: Provenance[] = [];
+  for (let g = 0; g < GENERATORS.length; g++) {
+    const h = Math.imul(item + 1, 0x9e3779b1) ^ Math.imul(g + 1 + salt, 0x85ebca6b);
+    const u = ((h ^ (h >>> 15)) >>> 0) / 4294967296;
+    if (u < 0.35) out.push({ generator: GENERATORS[g], rank: Math.floor(u * 571) % 200, score: 1 - u });
+  }
+  return out;
+}
+
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      requests: { type: 'string' }, users: { type: 'string' }, items: { type: 'string' }, events: { type: 'string' },
+      'profile-events': { type: 'string' }, 'skip-frappe': { type: 'boolean' }, 'skip-replay': { type: 'boolean' },
+    },
+  });
+  const nRequests = intOption(values.requests, 'requests', 3000);
+  const nUsers = intOption(values.users, 'users', 5000);
+  const nItems = intOption(values.items, 'items', 20_000);
+  const nEvents = intOption(values.events, 'events', 300_000);
+  const profileEvents = intOption(values['profile-events'], 'profile-events', 2_000_000);
+  const load = loadavg()[0];
+  const K = 500;
+
+  // ---- 1. scoring latency
+  let t = performance.now();
+  const world = buildSynthWorld({ users: nUsers, items: nItems, events: nEvents, seed: 11, days: 14 });
+  const ev = loggedEventsFromSynth(synthEventBatches(world));
+  const catalog = ColumnarCatalog.fromItems([...synthItems(world)]);
+  const space = new FeatureSpace({ generators: GENERATORS }, catalog);
+  const profiles = new MemoryProfileStore({ recentSize: 200 });
+  const keys = space.profileKeys();
+  profiles.setItemKeys(keys.items, keys.keys);
+  const extractor = new FeatureExtractor(space, profiles);
+  const { samples } = await buildSamples(ev, extractor, { provenance: (req: ImpressionRequest) => Array.from(req.items, (it) => provenanceOf(it, 0)) });
+  console.log(`rank: ${ev.length.toLocaleString()} events → ${samples.size.toLocaleString()} samples (${((performance.now() - t) / 1000).toFixed(1)} s)`);
+  const trained: Record<string, Awaited<ReturnType<typeof trainRanker>>> = {};
+  for (const model of ['lr', 'fm'] as const) {
+    t = performance.now();
+    trained[model] = await trainRanker(space, samples, { model, epochs: 3, heads: { click: 1 }, ...(model === 'fm' ? { fm: { l2: 1e-4, l2V: 1e-3, lr: 0.005 } } : {}) });
+    console.log(`rank: ${trained[model].report.model} trained in ${((performance.now() - t) / 1000).toFixed(1)} s, synth test AUC ${trained[model].report.test.click.auc.toFixed(4)}`);
+  }
+  // serving: the profile store holds the whole log; requests at the end of the span, 50 ms apart
+  profiles.flush();
+  const now0 = ev.timestamp[ev.length - 1] + 1000;
+  const r = rng(7);
+  const pools: CandidateInfo[][] = [];
+  for (let p = 0; p < 64; p++) {
+    const seen = new Set<number>();
+    const list: CandidateInfo[] = [];
+    while (list.length < K) {
+      const it = Math.floor(r() * nItems);
+      if (seen.has(it)) continue;
+      seen.add(it);
+      const src = provenanceOf(it, p + 1);
+      list.push({ item: it, sources: src.length ? src : [{ generator: 'led', rank: list.length, score: 0.1 }] });
+    }
+    pools.push(list);
+  }
+  const latency: Record<string, { p50_us: number; p99_us: number; fetch_us: number; encode_us: number; score_us: number; nnz: number }> = {};
+  for (const model of ['lr', 'fm'] as const) {
+    const m = trained[model].model;
+    const ex = new FeatureExtractor(m.space, profiles, { fields: m.ranker.usesFields !== false });
+    const out = new Float32Array(K);
+    const times = new Float64Array(nRequests);
+    let fetch = 0;
+    let encode = 0;
+    let score = 0;
+    let nnz = 0;
+    const warm = Math.min(300, nRequests);
+    for (let i = -warm; i < nRequests; i++) {
+      const user = Math.floor(r() * nUsers);
+      const cands = pools[(i + warm) % pools.length];
+      const a = process.hrtime.bigint();
+      const st = ex.fetch({ user, now: now0 + (i + warm) * 50, scene: 'home', device: 'mobile' }) as RequestState;
+      const b = process.hrtime.bigint();
+      const batch = ex.encode(st, cands);
+      const c = process.hrtime.bigint();
+      m.score(batch, out);
+      const d = process.hrtime.bigint();
+      if (i < 0) continue;
+      times[i] = Number(d - a) / 1e3;
+      fetch += Number(b - a) / 1e3;
+      encode += Number(c - b) / 1e3;
+      score += Number(d - c) / 1e3;
+      nnz += batch.rows.indptr[batch.rows.rows] / K;
+    }
+    times.sort();
+    latency[model] = {
+      p50_us: +quantile(times, 0.5).toFixed(1),
+      p99_us: +quantile(times, 0.99).toFixed(1),
+      fetch_us: +(fetch / nRequests).toFixed(1),
+      encode_us: +(encode / nRequests).toFixed(1),
+      score_us: +(score / nRequests).toFixed(1),
+      nnz: +(nnz / nRequests).toFixed(1),
+    };
+  }
+
+  // ---- 2. profile updates
+  console.log('rank: profile updates (bench/profiles.ts at reduced scale):');
+  const prof = await runProfiles(['--events', String(profileEvents), '--users', '100000', '--items', '200000', '--queries', '2000']);
+
+  // ---- 3. frappe
+  const frappe: Record<string, { auc: number; logloss: number; epochs: number; seconds: number }> = {};
+  let frappeInfo: Record<string, number> | undefined;
+  if (!values['skip-frappe']) {
+    t = performance.now();
+    const d = await loadFrappe({ seed: 1 });
+    frappeInfo = { rows: d.rows, positives: d.positives, users: d.users, items: d.items, train: d.train.x.rows, validation: d.validation.x.rows, test: d.test.x.rows };
+    console.log(`rank: frappe ${d.rows.toLocaleString()} rows (${d.positives.toLocaleString()} positives × 3) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    for (const model of ['lr', 'fm'] as const) {
+      t = performance.now();
+      const m = model === 'lr' ? new LogisticRegression(d.dim) : new FactorizationMachine(d.dim, { k: 10 });
+      const rep = await m.fit(d.train, { epochs: 30, validation: d.validation, patience: 2, seed: 1 });
+      const p = m.predict(rowsBatch(d.test.x, d.dim))[0];
+      frappe[model] = { auc: +auc(p, d.test.labels.click).toFixed(4), logloss: +logLoss(p, d.test.labels.click).toFixed(4), epochs: rep.bestEpoch, seconds: +((performance.now() - t) / 1000).toFixed(1) };
+    }
+  }
+
+  // ---- 4. synth replay
+  const replay: Record<string, { gain: number; gap_closed: number; ranker: number; rank_fusion: number; oracle: number; logged: number; test_auc: number }> = {};
+  if (!values['skip-replay']) {
+    for (const model of ['lr', 'fm'] as const) {
+      const rep = await replaySynth({ model, seed: 1, ...(model === 'fm' ? { fm: { l2: 1e-3, l2V: 1e-2, lr: 0.002 } } : {}) });
+      const o = rep.orderings;
+      replay[model] = {
+        gain: +rep.gainOverGenerators.toFixed(4),
+        gap_closed: +rep.gapClosed.toFixed(4),
+        ranker: +o.ranker.expectedClicks.toFixed(4),
+        rank_fusion: +o.rank_fusion.expectedClicks.toFixed(4),
+        oracle: +o.oracle.expectedClicks.toFixed(4),
+        logged: +o.logged.expectedClicks.toFixed(4),
+        test_auc: +rep.training.test.click.auc.toFixed(4),
+      };
+    }
+  }
+
+  const models = (['lr', 'fm'] as const).map((model) => ({
+    model,
+    name: trained[model].report.model,
+    score_p50_us: latency[model].p50_us,
+    score_p99_us: latency[model].p99_us,
+    fetch_mean_us: latency[model].fetch_us,
+    encode_mean_us: latency[model].encode_us,
+    model_mean_us: latency[model].score_us,
+    entries_per_candidate: latency[model].nnz,
+    target_p99_us: model === 'lr' ? 200 : 500,
+    synth_test_auc: +trained[model].report.test.click.auc.toFixed(4),
+    ...(frappe[model] ? { frappe_auc: frappe[model].auc, frappe_logloss: frappe[model].logloss, frappe_epochs: frappe[model].epochs, frappe_seconds: frappe[model].seconds } : {}),
+    ...(replay[model] ? { replay_gain: replay[model].gain, replay_gap_closed: replay[model].gap_closed, replay_expected_clicks: replay[model].ranker, replay_rank_fusion: replay[model].rank_fusion, replay_oracle: replay[model].oracle } : {}),
+  }));
+  console.log(`rank: ${K} candidates per request, ${nRequests} requests, load average ${load.toFixed(2)} at start`);
+  console.log('model   p50 µs   p99 µs  (fetch / encode / model, mean µs)   frappe AUC  log-loss   replay gain');
+  for (const m of models) {
+    console.log(
+      `${m.model.padEnd(5)} ${m.score_p50_us.toFixed(0).padStart(8)} ${m.score_p99_us.toFixed(0).padStart(8)}  (${m.fetch_mean_us.toFixed(0)} / ${m.encode_mean_us.toFixed(0)} / ${m.model_mean_us.toFixed(0)})`.padEnd(62) +
+        `${(m.frappe_auc ?? NaN).toFixed(4).padStart(8)} ${(m.frappe_logloss ?? NaN).toFixed(4).padStart(9)} ${m.replay_gain !== undefined ? `${(100 * m.replay_gain).toFixed(1)}%` : '-'}`.padStart(12),
+    );
+  }
+  console.log(`profile updates: ${(Number(prof.events_per_s) / 1e6).toFixed(2)} M events/s`);
+  return {
+    candidates: K,
+    requests: nRequests,
+    users: nUsers,
+    items: nItems,
+    events: ev.length,
+    samples: samples.size,
+    load_average: +load.toFixed(2),
+    profile_events_per_s: prof.events_per_s,
+    profile_events: prof.events,
+    ...(frappeInfo ? { frappe: frappeInfo } : {}),
+    models,
+  };
+}
