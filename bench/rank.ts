@@ -13,9 +13,13 @@
  *     log-loss of LR (FTRL) and FM (k = 10, BARS' embedding size), early-stopped on validation.
  *  4. The synth replay (rank/evaluate.ts): expected clicks of the ranker's order against the
  *     generators' rank fusion under the true click model.
- * The machine is shared: the load average at the start is recorded with the figures.
+ * The machine is shared: the load average at the start is recorded with the figures, and each
+ * request's CPU time (process.cpuUsage: time on a core, not waiting for one) is reported beside
+ * its wall time.
  */
 import { loadavg } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parseArgs } from 'node:util';
 import { intOption } from '../src/cli/args.js';
 import { buildSynthWorld, synthEventBatches, synthItems } from '../src/data/synth.js';
@@ -34,6 +38,12 @@ import { rowsBatch } from '../src/rank/types.js';
 import { run as runProfiles } from './profiles.js';
 
 const GENERATORS = ['led', 'itemknn', 'popular', 'fresh'];
+
+/** A full garbage collection (between the training phases and each timed loop). */
+function fullGc(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
 
 function quantile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -112,20 +122,23 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     }
     pools.push(list);
   }
-  const latency: Record<string, { p50_us: number; p99_us: number; fetch_us: number; encode_us: number; score_us: number; nnz: number }> = {};
+  const latency: Record<string, { p50_us: number; p99_us: number; cpu_p50_us: number; cpu_p99_us: number; fetch_us: number; encode_us: number; score_us: number; nnz: number }> = {};
   for (const model of ['lr', 'fm'] as const) {
     const m = trained[model].model;
     const ex = new FeatureExtractor(m.space, profiles, { fields: m.ranker.usesFields !== false });
     const out = new Float32Array(K);
     const times = new Float64Array(nRequests);
+    const cpu = new Float64Array(nRequests);
     let fetch = 0;
     let encode = 0;
     let score = 0;
     let nnz = 0;
-    const warm = Math.min(300, nRequests);
+    const warm = 1000; // JIT warm-up (a serving process runs long)
+    fullGc(); // start from a clean heap, not in the middle of collecting the training garbage
     for (let i = -warm; i < nRequests; i++) {
       const user = Math.floor(r() * nUsers);
       const cands = pools[(i + warm) % pools.length];
+      const c0 = process.cpuUsage();
       const a = process.hrtime.bigint();
       const st = ex.fetch({ user, now: now0 + (i + warm) * 50, scene: 'home', device: 'mobile' }) as RequestState;
       const b = process.hrtime.bigint();
@@ -133,17 +146,22 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       const c = process.hrtime.bigint();
       m.score(batch, out);
       const d = process.hrtime.bigint();
+      const c1 = process.cpuUsage(c0);
       if (i < 0) continue;
       times[i] = Number(d - a) / 1e3;
+      cpu[i] = c1.user + c1.system;
       fetch += Number(b - a) / 1e3;
       encode += Number(c - b) / 1e3;
       score += Number(d - c) / 1e3;
       nnz += batch.rows.indptr[batch.rows.rows] / K;
     }
     times.sort();
+    cpu.sort();
     latency[model] = {
       p50_us: +quantile(times, 0.5).toFixed(1),
       p99_us: +quantile(times, 0.99).toFixed(1),
+      cpu_p50_us: quantile(cpu, 0.5),
+      cpu_p99_us: quantile(cpu, 0.99),
       fetch_us: +(fetch / nRequests).toFixed(1),
       encode_us: +(encode / nRequests).toFixed(1),
       score_us: +(score / nRequests).toFixed(1),
@@ -195,6 +213,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     name: trained[model].report.model,
     score_p50_us: latency[model].p50_us,
     score_p99_us: latency[model].p99_us,
+    score_cpu_p50_us: latency[model].cpu_p50_us,
+    score_cpu_p99_us: latency[model].cpu_p99_us,
     fetch_mean_us: latency[model].fetch_us,
     encode_mean_us: latency[model].encode_us,
     model_mean_us: latency[model].score_us,
@@ -205,10 +225,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     ...(replay[model] ? { replay_gain: replay[model].gain, replay_gap_closed: replay[model].gap_closed, replay_expected_clicks: replay[model].ranker, replay_rank_fusion: replay[model].rank_fusion, replay_oracle: replay[model].oracle } : {}),
   }));
   console.log(`rank: ${K} candidates per request, ${nRequests} requests, load average ${load.toFixed(2)} at start`);
-  console.log('model   p50 µs   p99 µs  (fetch / encode / model, mean µs)   frappe AUC  log-loss   replay gain');
+  console.log('model   p50 µs   p99 µs  cpu p50  cpu p99  (fetch / encode / model, mean µs)   frappe AUC  log-loss   replay gain');
   for (const m of models) {
     console.log(
-      `${m.model.padEnd(5)} ${m.score_p50_us.toFixed(0).padStart(8)} ${m.score_p99_us.toFixed(0).padStart(8)}  (${m.fetch_mean_us.toFixed(0)} / ${m.encode_mean_us.toFixed(0)} / ${m.model_mean_us.toFixed(0)})`.padEnd(62) +
+      `${m.model.padEnd(5)} ${m.score_p50_us.toFixed(0).padStart(8)} ${m.score_p99_us.toFixed(0).padStart(8)} ${m.score_cpu_p50_us.toFixed(0).padStart(8)} ${m.score_cpu_p99_us.toFixed(0).padStart(8)}  (${m.fetch_mean_us.toFixed(0)} / ${m.encode_mean_us.toFixed(0)} / ${m.model_mean_us.toFixed(0)})`.padEnd(80) +
         `${(m.frappe_auc ?? NaN).toFixed(4).padStart(8)} ${(m.frappe_logloss ?? NaN).toFixed(4).padStart(9)} ${m.replay_gain !== undefined ? `${(100 * m.replay_gain).toFixed(1)}%` : '-'}`.padStart(12),
     );
   }

@@ -304,6 +304,8 @@ export class FeatureSpace {
   readonly posIdx: Int32Array;
   /** F_j(x) for the integers x in [0, INT_TABLE) (counts, ranks), per feature; empty without a normaliser. */
   private readonly intTable: Float32Array;
+  /** [raw value, normalised value] passed to the emitters. */
+  private readonly scratch = new Float64Array(2);
 
   // item prehash
   /** @internal per item: bucket indices (and fields) of its own categorical entries. */
@@ -571,13 +573,26 @@ export class FeatureSpace {
    * integers such as counts and ranks, else the normaliser's binary search).
    */
   cdf(j: number, x: number): number {
+    const s = this.scratch;
+    s[0] = x;
+    this.normalizeSlot(j, s);
+    return s[1];
+  }
+
+  /**
+   * s[1] = F_j(s[0]) (float32-rounded). Values travel through a Float64Array rather than as
+   * arguments / results so that the hot loops call it without boxing doubles.
+   */
+  normalizeSlot(j: number, s: Float64Array): void {
+    const x = s[0];
     if (x >= 0 && x < INT_TABLE && (x | 0) === x) {
       if (this.intTable.length === 0) throw new Error('features: no normalizer (fit one on training samples with QuantileNormalizer.fit, then withNormalizer)');
-      return this.intTable[j * INT_TABLE + x];
+      s[1] = this.intTable[j * INT_TABLE + x];
+      return;
     }
     const norm = this.normalizer;
     if (!norm) throw new Error('features: no normalizer (fit one on training samples with QuantileNormalizer.fit, then withNormalizer)');
-    return Math.fround(norm.cdf(j, x));
+    s[1] = Math.fround(norm.cdf(j, x));
   }
 
   /** Number of continuous features. */
@@ -588,20 +603,31 @@ export class FeatureSpace {
   /**
    * Writes the entries of continuous feature j with raw value x at `pos` of the arrays: the
    * normalised value expanded (x̃, x̃², √x̃), or the missing indicator when x is NaN. Returns
-   * the next position. The single place where raw values become vector entries.
+   * the next position. The single place where raw values become vector entries (serving goes
+   * through the same `emitSlot`).
    */
   emitDense(j: number, x: number, idx: Int32Array, val: Float32Array, fld: Uint8Array | undefined, pos: number): number {
+    const s = this.scratch;
+    s[0] = x;
+    return this.emitSlot(j, s, idx, val, fld, pos);
+  }
+
+  /** `emitDense` of the raw value s[0] (s[1] is overwritten). */
+  emitSlot(j: number, s: Float64Array, idx: Int32Array, val: Float32Array, fld: Uint8Array | undefined, pos: number): number {
+    const x = s[0];
     if (x !== x) {
       idx[pos] = this.missingBase + j;
       val[pos] = 1;
       if (fld !== undefined) fld[pos] = j;
       return pos + 1;
     }
-    return this.emitU(j, this.cdf(j, x), idx, val, fld, pos);
+    this.normalizeSlot(j, s);
+    return this.emitNormalized(j, s, idx, val, fld, pos);
   }
 
-  /** Writes the expansion of an already normalised value u of feature j (see `emitDense`). */
-  emitU(j: number, u: number, idx: Int32Array, val: Float32Array, fld: Uint8Array | undefined, pos: number): number {
+  /** Writes the expansion of the already normalised value u = s[1] of feature j. */
+  emitNormalized(j: number, s: Float64Array, idx: Int32Array, val: Float32Array, fld: Uint8Array | undefined, pos: number): number {
+    const u = s[1];
     const w = this.width;
     const i = w * j;
     idx[pos] = i;
@@ -762,6 +788,8 @@ export class FeatureExtractor {
   private readonly shFld = new Uint8Array(8);
   /** One candidate's continuous values. */
   private readonly dv: Float64Array;
+  /** [raw, normalised] value slot for the emitters. */
+  private readonly slot = new Float64Array(2);
   // per-item caches of normalised values (encode only): popularity per spec, for the arrays
   // they were computed from; item age per whole-hour value
   private readonly popU: Float32Array[];
@@ -1058,6 +1086,7 @@ export class FeatureExtractor {
     const price = sp.catalog.price;
     const created = sp.catalog.createdAt;
     const servePos = sp.positionIndex(c.servePosition);
+    const sl = this.slot;
     if (enc) {
       // the normalised popularity caches follow the arrays this request reads
       for (let sIdx = 0; sIdx < nPop; sIdx++) {
@@ -1126,11 +1155,14 @@ export class FeatureExtractor {
         }
       }
       if (cVal) for (let k = rowPtr[r]; k < e; k++) cVal[k] = 1;
-      // continuous
-      for (let s = 0; s < nPop; s++) {
-        const num = known ? pops[specCols[2 * s]][item] : 0;
-        const den = specCols[2 * s + 1];
-        dv[D.pop + s] = den < 0 ? num : num / ((known ? pops[den][item] : 0) + 1);
+      // continuous (item-level values the encoded path takes from its per-item caches are
+      // computed there, on a cache miss only)
+      if (rawDense || !known) {
+        for (let s = 0; s < nPop; s++) {
+          const num = known ? pops[specCols[2 * s]][item] : 0;
+          const den = specCols[2 * s + 1];
+          dv[D.pop + s] = den < 0 ? num : num / ((known ? pops[den][item] : 0) + 1);
+        }
       }
       if (known) {
         const a0 = sp.affPtr[item];
@@ -1155,8 +1187,10 @@ export class FeatureExtractor {
           if (v > tc) tc = v;
         }
         if (tc > -Infinity) dv[D.sinceCat] = (now - tc) / 1000;
-        dv[D.price] = price[item];
-        dv[D.priceRel] = sp.priceRel[item];
+        if (rawDense) {
+          dv[D.price] = price[item];
+          dv[D.priceRel] = sp.priceRel[item];
+        }
         const ct = created[item];
         if (ct === ct) dv[D.age] = Math.floor((now - ct) / HOUR_MS);
       }
@@ -1164,26 +1198,45 @@ export class FeatureExtractor {
         const d0 = r * Cc;
         for (let j = 0; j < Cc; j++) rawDense[d0 + j] = dv[j];
       } else {
-        // Item-level values come normalised from per-item caches (each holds exactly cdf of the
-        // float32 raw value, so the entries equal what emitDense gives at training).
+        // Item-level values come normalised from per-item caches (each holds exactly the
+        // normalised float32 raw value, so the entries equal what emitDense gives at training).
+        // Values pass through the slot array `sl` (no boxed doubles across calls).
         for (let j = 0; j < Cc; j++) {
           const jj = Cr + j;
-          const v = dv[j];
-          if (!known || v !== v) e = sp.emitDense(jj, Math.fround(v), cIdx, cVal!, dFld, e);
-          else if (j >= D.pop && j < D.pop + nPop) {
-            const cache = this.popU[j - D.pop];
-            let u = cache[item];
-            if (u !== u) u = cache[item] = sp.cdf(jj, Math.fround(v));
-            e = sp.emitU(jj, u, cIdx, cVal!, dFld, e);
-          } else if (j === D.price) e = sp.emitU(jj, sp.priceU[item], cIdx, cVal!, dFld, e);
-          else if (j === D.priceRel) e = sp.emitU(jj, sp.priceRelU[item], cIdx, cVal!, dFld, e);
+          if (known && j >= D.pop && j < D.pop + nPop) {
+            const sp2 = j - D.pop;
+            const cache = this.popU[sp2];
+            const u = cache[item];
+            if (u === u) sl[1] = u;
+            else {
+              const num = pops[specCols[2 * sp2]][item];
+              const den = specCols[2 * sp2 + 1];
+              sl[0] = Math.fround(den < 0 ? num : num / (pops[den][item] + 1));
+              sp.normalizeSlot(jj, sl);
+              cache[item] = sl[1];
+            }
+            e = sp.emitNormalized(jj, sl, cIdx, cVal!, dFld, e);
+            continue;
+          }
+          if (known && (j === D.price || j === D.priceRel)) {
+            // NaN when the item has no price: the missing indicator, as for the raw value
+            const u = j === D.price ? sp.priceU[item] : sp.priceRelU[item];
+            sl[0] = u;
+            sl[1] = u;
+            e = u === u ? sp.emitNormalized(jj, sl, cIdx, cVal!, dFld, e) : sp.emitSlot(jj, sl, cIdx, cVal!, dFld, e);
+            continue;
+          }
+          const v = Math.fround(dv[j]);
+          sl[0] = v;
+          if (!known || v !== v) e = sp.emitSlot(jj, sl, cIdx, cVal!, dFld, e);
           else if (j === D.age && v >= INT_TABLE) {
             if (this.ageKey[item] !== v) {
               this.ageKey[item] = v;
-              this.ageU[item] = sp.cdf(jj, Math.fround(v));
-            }
-            e = sp.emitU(jj, this.ageU[item], cIdx, cVal!, dFld, e);
-          } else e = sp.emitDense(jj, Math.fround(v), cIdx, cVal!, dFld, e);
+              sp.normalizeSlot(jj, sl);
+              this.ageU[item] = sl[1];
+            } else sl[1] = this.ageU[item];
+            e = sp.emitNormalized(jj, sl, cIdx, cVal!, dFld, e);
+          } else e = sp.emitSlot(jj, sl, cIdx, cVal!, dFld, e);
         }
       }
       rowPtr[r + 1] = e;
