@@ -14,6 +14,8 @@ import type { Store } from '../store/types.js';
 import { resolveConfig } from '../train/config.js';
 import { ArtifactHolder, type LoadedArtifact } from './artifact.js';
 import { StoreCatalog } from './catalog.js';
+import { openLiveProfiles, type LiveProfiles } from './profiles.js';
+import { loadRankingComponent } from '../rank/model.js';
 import { RecommendationService, UnknownItemError, UnknownSceneError, type RecommendRequest, type RecommendResponse, type ServiceOptions } from './service.js';
 
 export interface RecommendationRoutesOptions {
@@ -32,6 +34,7 @@ export const artifactHolders: ModelHolderFactory = async (app: AppConfig) => {
 };
 
 const catalogs = new WeakMap<Store, Promise<StoreCatalog>>();
+const liveProfiles = new WeakMap<Store, Promise<LiveProfiles>>();
 const services = new WeakMap<LoadedArtifact, WeakMap<Store, RecommendationService>>();
 
 const filterProps = {
@@ -137,7 +140,22 @@ export const recommendationRoutes: FastifyPluginAsync<RecommendationRoutesOption
         cat = StoreCatalog.open(store, opts.catalogRefreshMs ?? 30_000);
         catalogs.set(store, cat);
       }
-      svc = new RecommendationService(store, art, await cat, resolveConfig(art.manifest.config ?? {}, `${art.dir}/manifest.json config`), opts.service);
+      const config = resolveConfig(art.manifest.config ?? {}, `${art.dir}/manifest.json config`);
+      const catalog = await cat;
+      // The ranking stage: the artifact's ranker and the store's live profiles, when a scene scores with it.
+      let ranking: Pick<ServiceOptions, 'ranker' | 'profiles'> = {};
+      if (Object.values(config.scenes).some((sc) => sc.scorer === 'ranker') && art.manifest.components.ranker) {
+        const ranker = await loadRankingComponent(art.dir, art.manifest.components, catalog.snapshot);
+        let live = liveProfiles.get(store);
+        if (!live) {
+          live = openLiveProfiles(store);
+          liveProfiles.set(store, live);
+        }
+        ranking = { ranker, profiles: (await live).profiles };
+      }
+      svc = byStore.get(store); // another request may have built it meanwhile
+      if (svc) return svc;
+      svc = new RecommendationService(store, art, catalog, config, { ...opts.service, ...ranking });
       byStore.set(store, svc);
       version.set({ app: appName, version: art.version }, 1);
     }

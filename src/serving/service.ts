@@ -16,6 +16,11 @@ import { servingProfile } from './profile.js';
 import { catalogEmbeddings, SceneRules, withEmbeddings } from './rules.js';
 import type { ItemCatalog } from '../funnel/catalog.js';
 import { ruleEffects } from '../funnel/rules.js';
+import { RankFusionScorer, RankerScorer } from '../funnel/pipeline.js';
+import type { Scorer } from '../funnel/types.js';
+import { encodeSources } from '../rank/features.js';
+import type { RankingModel } from '../rank/model.js';
+import type { ProfileStore } from '../profiles/types.js';
 
 /** What serving needs to know about items, by dense index. */
 export interface ServingCatalog {
@@ -94,6 +99,9 @@ export interface ServiceOptions {
   now?: () => number;
   /** Extra rules per scene (built from the scene configuration by the caller). */
   rules?: (scene: string, cfg: SceneConfig) => RerankRule[];
+  /** The artifact's trained ranker (scenes with `"scorer": "ranker"`), with the live profiles it reads. */
+  ranker?: RankingModel;
+  profiles?: ProfileStore;
 }
 
 export class UnknownSceneError extends Error {
@@ -213,10 +221,20 @@ export class RecommendationService {
       rules.push(new SceneRules(scene.rules, () => cat.snapshot!, (snap) => this.embedded(snap)));
     }
     rules.push(...(this.opts.rules?.(name, scene) ?? []));
-    return new Funnel({ generators: slots, rules });
+    let scorer: Scorer | undefined;
+    if (scene.scorer === 'ranker') {
+      const weights: Record<string, number> = {};
+      for (const g of slots) weights[g.generator.name] = g.weight ?? 1;
+      const rs = new RankerScorer(this.opts.ranker, this.opts.profiles, new RankFusionScorer(weights));
+      if (rs.active) this.rankerScenes.add(name);
+      scorer = rs;
+    }
+    return new Funnel({ generators: slots, rules, ...(scorer ? { scorer } : {}) });
   }
 
   private readonly embeddedCache = new WeakMap<ItemCatalog, ItemCatalog>();
+  /** Scenes whose scorer is an active ranker (they need the user's dense index). */
+  private readonly rankerScenes = new Set<string>();
 
   /** The snapshot with LED's item vectors as its embeddings (for MMR), one copy per snapshot. */
   private embedded(snap: ItemCatalog): ItemCatalog {
@@ -280,6 +298,8 @@ export class RecommendationService {
       return true;
     };
     const ctx: RequestContext = { history, k, scene: sceneName, now, exclude, allow, debug: Boolean(req.debug), ...(req.userId ? { userId: req.userId } : {}) };
+    // The ranker reads the user's profile by dense index (unknown users: -1, population features only).
+    if (req.userId && this.rankerScenes.has(sceneName)) ctx.userIdx = await this.store.userIndex(req.userId);
     const result = await funnel.recommend(ctx);
     const tFunnel = performance.now();
     const requestId = randomUUID();
@@ -290,7 +310,7 @@ export class RecommendationService {
     });
     if (sessionKey) this.sessions.add(sessionKey, result.items.map((s) => s.item), now);
     if (req.userId && this.opts.logImpressions !== false && items.length) {
-      this.impressions.push(items.map((it, position) => ({ userId: req.userId!, itemId: it.id, type: 'impression', timestamp: now, context: { requestId, position, scene: sceneName } })));
+      this.impressions.push(items.map((it, position) => ({ userId: req.userId!, itemId: it.id, type: 'impression', timestamp: now, context: { requestId, position, scene: sceneName, sources: encodeSources(result.items[position].sources) } })));
     }
     const resp: RecommendResponse = { requestId, scene: sceneName, modelVersion: this.artifact.version, items };
     if (req.debug) {

@@ -12,6 +12,7 @@ import type { Event, Item, StoredEvent, User } from '../data/model.js';
 import { checkEvent, checkItem, checkUser, type FieldError } from '../data/schema.js';
 import { BUILTIN_EVENT_TYPES } from '../data/model.js';
 import type {
+  AppendedEvents,
   BatchResult,
   BulkLoadable,
   EntryError,
@@ -373,6 +374,19 @@ export class SqliteStore implements Store, BulkLoadable {
     const single = this.stmt(`INSERT OR IGNORE INTO events ${cols} VALUES ${one}`);
     let inserted = 0;
     let p = 0;
+    if (this.eventListeners.size > 0) {
+      // Someone listens: insert row by row to know which rows a duplicate id made the
+      // database ignore (the multi-row insert only counts them).
+      for (const row of rows) {
+        if (single.run(row).changes > 0) {
+          inserted++;
+          this.appended.push(row[0] as number, row[1] as number, row[2] as number, row[4] as number);
+        }
+      }
+      res.accepted += inserted;
+      res.duplicates += rows.length - inserted;
+      return;
+    }
     const flat: unknown[] = new Array(EVENT_CHUNK * EVENT_COLS);
     for (; p + EVENT_CHUNK <= rows.length; p += EVENT_CHUNK) {
       for (let r = 0; r < EVENT_CHUNK; r++) {
@@ -391,10 +405,12 @@ export class SqliteStore implements Store, BulkLoadable {
     const out: IngestResult = { users: emptyResult(), items: emptyResult(), events: emptyResult() };
     const userCacheSize = this.userCache.size;
     const itemCacheSize = this.itemCache.size;
+    const itemWrites = this.itemWrites;
     const tx = this.db.transaction(() => {
       if (batch.users?.length) this.writeUsers(batch.users, out.users);
       if (batch.items?.length) this.writeItems(batch.items, out.items);
       if (batch.events?.length) this.writeEvents(batch.events, out.events);
+      if (this.itemWrites !== itemWrites) this.bumpItemsRevision();
       if (batch.checkpoint) {
         this.stmt('INSERT INTO checkpoints (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(
           batch.checkpoint.key,
@@ -402,16 +418,51 @@ export class SqliteStore implements Store, BulkLoadable {
         );
       }
     });
+    this.appended.length = 0;
     try {
       tx.immediate();
     } catch (err) {
+      this.appended.length = 0;
       // Rolled back: forget ids that were allocated inside the failed transaction.
       if (this.userCache.size !== userCacheSize) this.userCache.clear();
       if (this.itemCache.size !== itemCacheSize) this.itemCache.clear();
       this.loadTypes();
       throw err;
     }
+    if (this.appended.length > 0) this.emitAppended();
     return out;
+  }
+
+  private readonly eventListeners = new Set<(events: AppendedEvents) => void>();
+  /** Rows stored by the current write while someone listens: (user, item, type, ts) each. */
+  private readonly appended: number[] = [];
+
+  onEvents(listener: (events: AppendedEvents) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
+  private emitAppended(): void {
+    const a = this.appended;
+    const n = a.length / 4;
+    const ev: AppendedEvents = {
+      length: n, userIdx: new Int32Array(n), itemIdx: new Int32Array(n), type: new Uint16Array(n), timestamp: new Float64Array(n),
+      typeNames: new Map(this.typeNames()),
+    };
+    for (let i = 0; i < n; i++) {
+      ev.userIdx[i] = a[4 * i];
+      ev.itemIdx[i] = a[4 * i + 1];
+      ev.type[i] = a[4 * i + 2];
+      ev.timestamp[i] = a[4 * i + 3];
+    }
+    a.length = 0;
+    for (const fn of this.eventListeners) {
+      try {
+        fn(ev);
+      } catch {
+        // A listener's failure must not fail a write that is already committed.
+      }
+    }
   }
 
   async upsertUsers(users: User[]): Promise<BatchResult> {
@@ -450,15 +501,29 @@ export class SqliteStore implements Store, BulkLoadable {
 
   async deleteItem(id: string): Promise<boolean> {
     this.ensureOpen();
-    const r = this.stmt('UPDATE items SET deleted = 1, updated_at = ? WHERE id = ? AND deleted = 0').run(Date.now(), id);
-    if (r.changes > 0) this.itemWrites++;
-    return r.changes > 0;
+    const changed = this.db.transaction(() => {
+      const r = this.stmt('UPDATE items SET deleted = 1, updated_at = ? WHERE id = ? AND deleted = 0').run(Date.now(), id);
+      if (r.changes > 0) this.bumpItemsRevision();
+      return r.changes > 0;
+    }).immediate();
+    if (changed) this.itemWrites++;
+    return changed;
   }
 
   private itemWrites = 0;
 
   itemsVersion(): number {
     return this.itemWrites;
+  }
+
+  /** Inside a write transaction that wrote items: counts one more revision of the items table. */
+  private bumpItemsRevision(): void {
+    this.stmt("INSERT INTO meta (key, value) VALUES ('items_revision', '1') ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1").run();
+  }
+
+  itemsRevision(): number {
+    this.ensureOpen();
+    return Number(this.stmt("SELECT value FROM meta WHERE key = 'items_revision'").pluck().get() ?? 0);
   }
 
   // ---- reads ----------------------------------------------------------------------------

@@ -55,6 +55,12 @@ export interface EventBatch {
   timestamp: Float64Array;
 }
 
+/** Events just stored, columnar (see `Store.onEvents`). */
+export interface AppendedEvents extends Pick<EventBatch, 'length' | 'userIdx' | 'itemIdx' | 'type' | 'timestamp'> {
+  /** Type code → name, for every code in `type`. */
+  typeNames: Map<number, string>;
+}
+
 export interface ScanEventsOptions {
   types?: EventType[];
   /** Events with timestamp >= since. */
@@ -160,6 +166,18 @@ export interface Store {
    * object (in this process). Serving caches of item metadata compare it to refresh early.
    */
   itemsVersion?(): number;
+  /**
+   * Optional: calls `listener` after each committed write with the events it stored (through
+   * this store object, in this process; duplicates that were ignored are not included).
+   * Real-time consumers (profiles) use it. Returns the unsubscribe function.
+   */
+  onEvents?(listener: (events: AppendedEvents) => void): () => void;
+  /**
+   * Optional: a number kept with the items that changes with every write of items (upserts,
+   * deletions, items created by events) by any process sharing the store. Serving compares it
+   * to skip rebuilding its item snapshot when nothing changed. One cheap read.
+   */
+  itemsRevision?(): number;
 
   /** Dense index of a user/item id, or -1 when unknown (or deleted). */
   userIndex(id: string): Promise<number>;

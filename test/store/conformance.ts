@@ -119,6 +119,24 @@ export function storeConformance(name: string, h: StoreHarness): void {
       assert.equal((await store.counts()).events, 3);
     });
 
+    it('tells event listeners exactly what was stored, after the commit (when the store can)', async (t) => {
+      if (!store.onEvents) return t.skip('this store has no event subscription');
+      const seen: { u: number; i: number; type: string; ts: number }[] = [];
+      const off = store.onEvents((b) => {
+        for (let k = 0; k < b.length; k++) seen.push({ u: b.userIdx[k], i: b.itemIdx[k], type: b.typeNames.get(b.type[k])!, ts: b.timestamp[k] });
+      });
+      await store.appendEvents([ev('u', 'i', 'view', 1, { id: 'e1' }), ev('u', 'j', 'click', 2), ev('u', 'i', 'view', 1, { id: 'e1' })]);
+      const ui = await store.userIndex('u');
+      const ii = await store.itemIndex('i');
+      const ij = await store.itemIndex('j');
+      assert.deepEqual(seen, [{ u: ui, i: ii, type: 'view', ts: ev('u', 'i', 'view', 1).timestamp }, { u: ui, i: ij, type: 'click', ts: ev('u', 'j', 'click', 2).timestamp }], 'the repeated id is not reported');
+      await store.appendEvents([{ userId: '', itemId: 'i', type: 'view', timestamp: 3 } as Event]);
+      assert.equal(seen.length, 2, 'a refused event is not reported');
+      off();
+      await store.appendEvents([ev('u', 'i', 'view', 4)]);
+      assert.equal(seen.length, 2, 'unsubscribed');
+    });
+
     it('returns timelines most recent first, filtered by type, time and limit, with context', async () => {
       const evs: Event[] = [];
       for (let m = 0; m < 30; m++) evs.push(ev('u1', `i${m % 7}`, m % 3 === 0 ? 'click' : 'view', m, { context: { scene: 'home', position: m % 5, requestId: `r${m}`, device: 'ios', campaign: 'c1' } }));
