@@ -6,62 +6,45 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { buildSynthWorld, synthEvents, synthItems } from '../../src/data/synth.js';
-import { buildApp } from '../../src/server/app.js';
-import { parseConfig } from '../../src/server/config.js';
-import { artifactHolders, recommendationRoutes } from '../../src/serving/routes.js';
 import { openLiveProfiles } from '../../src/serving/profiles.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
 import { resolveConfig } from '../../src/train/config.js';
-import { train } from '../../src/train/train.js';
+import { startServedApp, type ServedApp } from './fixture.js';
 
-const KEY = 'ranker-serving-key-00001';
-const dir = mkdtempSync(join(tmpdir(), 'funnel-ranker-serving-'));
-let app: FastifyInstance;
-let store: SqliteStore;
-let holder: { close?: () => Promise<void> } | undefined;
+let served: ServedApp;
 let someUser = '';
 
 before(async () => {
   const world = buildSynthWorld({ users: 150, items: 200, events: 15_000, seed: 6, days: 10 });
-  store = await SqliteStore.open(join(dir, 'app.db'));
-  await store.upsertItems([...synthItems(world)]);
   const events = [...synthEvents(world)];
-  for (let i = 0; i < events.length; i += 5000) await store.appendEvents(events.slice(i, i + 5000));
   someUser = events.find((e) => e.type === 'click')!.userId;
-  const config = resolveConfig({
-    training: { led: { dim: 8, epochs: 2, negatives: 20, batchSize: 64 }, validationUsers: 20, ranker: { model: 'lr', heads: { click: 1, conversion: 0.3 } } },
-    scenes: {
-      home: { k: 10, scorer: 'ranker', generators: [{ type: 'popular', quota: 50 }, { type: 'itemknn', quota: 50 }] },
-      plain: { k: 5, generators: [{ type: 'popular', quota: 20 }] },
+  served = await startServedApp({
+    name: 'ranker',
+    seed: 2,
+    config: resolveConfig({
+      training: { led: { dim: 8, epochs: 2, negatives: 20, batchSize: 64 }, validationUsers: 20, ranker: { model: 'lr', heads: { click: 1, conversion: 0.3 } } },
+      scenes: {
+        home: { k: 10, scorer: 'ranker', generators: [{ type: 'popular', quota: 50 }, { type: 'itemknn', quota: 50 }] },
+        plain: { k: 5, generators: [{ type: 'popular', quota: 20 }] },
+      },
+    }),
+    fill: async (store) => {
+      await store.upsertItems([...synthItems(world)]);
+      for (let i = 0; i < events.length; i += 5000) await store.appendEvents(events.slice(i, i + 5000));
     },
   });
-  const res = await train(store, { modelsDir: join(dir, 'models'), config, seed: 2 });
-  assert.ok(res.manifest.components.ranker, 'the ranker was trained');
-  const sc = parseConfig({ apps: { shop: { db: 'app.db', models: 'models', keys: [{ key: KEY, scopes: ['read', 'ingest', 'admin'] }] } } }, { baseDir: dir, source: 'test' });
-  const models = await artifactHolders(sc.apps.shop);
-  holder = models;
-  app = await buildApp({ config: sc, tenants: [{ name: 'shop', store, models, config: sc.apps.shop }], plugins: [recommendationRoutes], processMetrics: false });
-  await app.ready();
+  assert.ok(served.trained.manifest.components.ranker, 'the ranker was trained');
 });
 
 after(async () => {
-  await app?.close();
-  await holder?.close?.();
-  await store?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await served?.close();
 });
 
-const auth = { authorization: `Bearer ${KEY}` };
 type Rec = { requestId: string; items: { id: string; score: number; sources: string[]; debug?: { trace: string[] } }[] };
 
 describe('serving: the ranking stage', () => {
   it('scores a ranker scene with the ranker (probabilities), other scenes with rank fusion', async () => {
-    const r = await app.inject({ method: 'GET', url: `/users/${someUser}/recommendations?scene=home&k=10&debug=true`, headers: auth });
+    const r = await served.app.inject({ method: 'GET', url: `/users/${someUser}/recommendations?scene=home&k=10&debug=true`, headers: served.auth });
     assert.equal(r.statusCode, 200, r.body);
     const body = r.json() as Rec;
     assert.equal(body.items.length, 10);
@@ -69,31 +52,31 @@ describe('serving: the ranking stage', () => {
       assert.ok(it.score > 0 && it.score < 2, `a weighted sum of calibrated probabilities: ${it.score}`);
       assert.match(it.debug!.trace[0], /^ranker:lr: score/);
     }
-    const plain = await app.inject({ method: 'GET', url: `/users/${someUser}/recommendations?scene=plain&k=5&debug=true`, headers: auth });
+    const plain = await served.app.inject({ method: 'GET', url: `/users/${someUser}/recommendations?scene=plain&k=5&debug=true`, headers: served.auth });
     assert.match((plain.json() as Rec).items[0].debug!.trace[0], /^rank_fusion: score/);
   });
 
   it('logs impressions with the provenance the next training reads', async () => {
-    const r = (await app.inject({ method: 'GET', url: `/users/${someUser}/recommendations?scene=home&k=3`, headers: auth })).json() as Rec;
+    const r = (await served.app.inject({ method: 'GET', url: `/users/${someUser}/recommendations?scene=home&k=3`, headers: served.auth })).json() as Rec;
     let imps: { context?: Record<string, unknown> }[] = [];
     for (let i = 0; i < 50 && imps.length < 3; i++) {
       await new Promise((res) => setTimeout(res, 50));
-      imps = (await store.timeline(someUser, { types: ['impression'], limit: 20 })).filter((e) => e.context?.requestId === r.requestId);
+      imps = (await served.store.timeline(someUser, { types: ['impression'], limit: 20 })).filter((e) => e.context?.requestId === r.requestId);
     }
     assert.equal(imps.length, 3);
     for (const e of imps) assert.match(String(e.context?.sources), /^(popular|itemknn):\d+:/);
   });
 
   it('live profiles start from the store and follow every event the store commits', async () => {
-    const live = await openLiveProfiles(store);
+    const live = await openLiveProfiles(served.store);
     try {
       assert.ok(live.rebuild.events > 0, 'rebuilt from the stored events');
       const before = live.applied();
       const now = Date.now();
-      const res = await app.inject({ method: 'POST', url: '/events', headers: auth, payload: [{ userId: someUser, itemId: 'i1', type: 'click', timestamp: now }] });
+      const res = await served.app.inject({ method: 'POST', url: '/events', headers: served.auth, payload: [{ userId: someUser, itemId: 'i1', type: 'click', timestamp: now }] });
       assert.equal(res.statusCode, 200, res.body);
       assert.equal(live.applied(), before + 1, 'the ingested click reached the profiles');
-      const u = await store.userIndex(someUser);
+      const u = await served.store.userIndex(someUser);
       const clicks = await live.profiles.userCounts(u, { type: 'click', windowMs: 3_600_000, now });
       assert.ok(clicks >= 1, `click counted in the last hour: ${clicks}`);
     } finally {

@@ -5,25 +5,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/server/app.js';
-import { parseConfig } from '../../src/server/config.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
 import { resolveConfig } from '../../src/train/config.js';
-import { train } from '../../src/train/train.js';
-import { artifactHolders, recommendationRoutes } from '../../src/serving/routes.js';
 import { SmallRng } from '../../src/models/retrieval/types.js';
 import type { Event, Item } from '../../src/data/model.js';
+import { startServedApp, type ServedApp } from './fixture.js';
 
 const T0 = Date.UTC(2026, 0, 1);
-const KEY = 'rules-test-key-00000001';
-const dir = mkdtempSync(join(tmpdir(), 'funnel-rules-'));
-let app: FastifyInstance;
-let store: SqliteStore;
-let holder: { close?: () => Promise<void> } | undefined;
+let served: ServedApp;
 
 const gens = [{ type: 'led', quota: 40 }, { type: 'popular', quota: 40 }];
 const cfg = resolveConfig({
@@ -44,35 +32,32 @@ const cfg = resolveConfig({
 const item = (c: number, q: number): string => `c${c}-i${q}`;
 
 before(async () => {
-  store = await SqliteStore.open(join(dir, 'app.db'));
-  const items: Item[] = [];
-  for (let c = 0; c < 3; c++) {
-    for (let q = 0; q < 20; q++) items.push({ id: item(c, q), categories: [`c${c}`], price: 10 + q, createdAt: T0, attributes: { brand: q % 2 === 0 ? 'x' : 'y' } });
-  }
-  await store.upsertItems(items);
-  const rng = new SmallRng(11);
-  const events: Event[] = [];
-  for (let u = 0; u < 150; u++) {
-    const c = u % 3;
-    const seen = new Set<number>();
-    while (seen.size < 6) seen.add(rng.int(20));
-    let t = T0 + u * 1000;
-    for (const q of seen) events.push({ userId: `u${u}`, itemId: item(c, q), type: 'view', timestamp: (t += 10) });
-  }
-  await store.appendEvents(events);
-  await train(store, { modelsDir: join(dir, 'models'), config: cfg, seed: 5 });
-  const config = parseConfig({ apps: { shop: { db: 'app.db', models: 'models', keys: [{ key: KEY, scopes: ['read', 'ingest', 'admin'] }] } } }, { baseDir: dir, source: 'test' });
-  const models = await artifactHolders(config.apps.shop);
-  holder = models;
-  app = await buildApp({ config, tenants: [{ name: 'shop', store, models, config: config.apps.shop }], plugins: [recommendationRoutes], processMetrics: false });
-  await app.ready();
+  served = await startServedApp({
+    name: 'rules',
+    config: cfg,
+    seed: 5,
+    fill: async (store) => {
+      const items: Item[] = [];
+      for (let c = 0; c < 3; c++) {
+        for (let q = 0; q < 20; q++) items.push({ id: item(c, q), categories: [`c${c}`], price: 10 + q, createdAt: T0, attributes: { brand: q % 2 === 0 ? 'x' : 'y' } });
+      }
+      await store.upsertItems(items);
+      const rng = new SmallRng(11);
+      const events: Event[] = [];
+      for (let u = 0; u < 150; u++) {
+        const c = u % 3;
+        const seen = new Set<number>();
+        while (seen.size < 6) seen.add(rng.int(20));
+        let t = T0 + u * 1000;
+        for (const q of seen) events.push({ userId: `u${u}`, itemId: item(c, q), type: 'view', timestamp: (t += 10) });
+      }
+      await store.appendEvents(events);
+    },
+  });
 });
 
 after(async () => {
-  await app?.close();
-  await holder?.close?.();
-  await store?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await served?.close();
 });
 
 type Rec = {
@@ -80,7 +65,7 @@ type Rec = {
   debug?: { removed?: { id: string; rule: string; reason: string }[] };
 };
 async function recs(url: string): Promise<Rec> {
-  const res = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${KEY}` } });
+  const res = await served.app.inject({ method: 'GET', url, headers: served.auth });
   assert.equal(res.statusCode, 200, res.body);
   return res.json() as Rec;
 }
@@ -118,7 +103,7 @@ describe('serving: re-ranking rules per scene', () => {
     assert.ok(before.items.some((x) => x.id.startsWith('c1-')), 'the user gets cluster-1 items before the change');
     // Re-brand every odd item of cluster 1 as 'x': the filter must now drop them.
     const changed = Array.from({ length: 10 }, (_, j) => ({ id: item(1, 2 * j + 1), categories: ['c1'], price: 11 + 2 * j, createdAt: T0, attributes: { brand: 'x' } }));
-    const res = await app.inject({ method: 'POST', url: '/items', headers: { authorization: `Bearer ${KEY}` }, payload: changed });
+    const res = await served.app.inject({ method: 'POST', url: '/items', headers: served.auth, payload: changed });
     assert.equal(res.statusCode, 200, res.body);
     let after: Rec | undefined;
     for (let i = 0; i < 50; i++) {
