@@ -168,6 +168,12 @@ export interface LedBatchParams {
   negatives: number;
   /** Per-user negatives: a batch's `negatives` holds users × N ids, row r for user r. */
   negativesPerUser?: boolean;
+  /**
+   * How many items the negatives are drawn from, uniformly (default numItems): CSS estimates
+   * the partition function as e^{s_p} + (candidates − 1)/N · Σ_n e^{s_n}. LED draws only items
+   * seen in training, which can be far fewer than the catalog's ids.
+   */
+  candidates?: number;
 }
 
 /** A batch: per-user input and target items in CSR form. */
@@ -211,6 +217,9 @@ export class LedBatchGradients {
   private G: Float32Array;
   private dVn: Float32Array;
   private dBn: Float32Array;
+  /** Per-user negatives with 'project': W = U·P and its gradient (B×d). */
+  private W: Float32Array;
+  private dW: Float32Array;
   private posUser: Int32Array = new Int32Array(64);
   private posScore: Float32Array = new Float32Array(64);
   private posGrad: Float32Array = new Float32Array(64);
@@ -235,8 +244,12 @@ export class LedBatchGradients {
     this.Ubase = new Float32Array(B * d);
     this.U = new Float32Array(B * d);
     this.dU = new Float32Array(B * d);
-    this.Vn = new Float32Array(M * d);
-    this.VnBase = new Float32Array(M * d);
+    // 'project' with per-user negatives scores against the fixed base rows (W = U·P).
+    const projRows = p.tuning === 'project' && p.negativesPerUser ? 0 : M;
+    this.Vn = new Float32Array(projRows * d);
+    this.VnBase = new Float32Array(projRows * d);
+    this.W = new Float32Array(p.negativesPerUser ? B * d : 0);
+    this.dW = new Float32Array(p.negativesPerUser ? B * d : 0);
     this.S = new Float32Array(B * N);
     this.G = new Float32Array(B * N);
     this.dVn = new Float32Array(M * d);
@@ -272,7 +285,7 @@ export class LedBatchGradients {
     this.posUser = grownInt(this.posUser, nt);
     this.posScore = grownFloat(this.posScore, nt);
     this.posGrad = grownFloat(this.posGrad, nt);
-    const { Ubase, U, dU, Vn, VnBase, S, G, dVn, dBn, posUser, posScore: sp, posGrad: gpos } = this;
+    const { Ubase, U, dU, W, dW, Vn, VnBase, S, G, dVn, dBn, posUser, posScore: sp, posGrad: gpos } = this;
     for (let r = 0; r < nb; r++) for (let q = tgtPtr[r]; q < tgtPtr[r + 1]; q++) posUser[q] = r;
 
     // 1. Encode: Ubase = mean of the input rows; U = Ubase ('train') or Ubase·Pᵀ ('project').
@@ -281,12 +294,14 @@ export class LedBatchGradients {
     else U.set(Ubase.subarray(0, nb * d));
     // 2. Negative scores S = U·Vnᵀ + b_n and positive scores s_p = U_r·v_p + b_p.
     if (project) {
-      for (let n = 0; n < M; n++) VnBase.set(base.subarray(negIdx[n] * d, (negIdx[n] + 1) * d), n * d);
-      kernels.sgemm(false, true, M, d, d, 1, VnBase, P, 0, Vn);
       if (perUser) {
-        for (let r = 0; r < nb; r++) kernels.sampledScores(1, d, U.subarray(r * d, (r + 1) * d), N, IDENTITY(N), Vn.subarray(r * N * d, (r + 1) * N * d), null, S.subarray(r * N, (r + 1) * N));
-        for (let x = 0; x < M; x++) S[x] += bias[negIdx[x]];
+        // ⟨U_r, P·base_n⟩ = ⟨Pᵀ·U_r, base_n⟩: score W = U·P against the fixed base rows instead
+        // of projecting all nb·N negative rows (nb·d² work instead of nb·N·d²).
+        kernels.sgemm(false, false, nb, d, d, 1, U, P, 0, W);
+        for (let r = 0; r < nb; r++) kernels.sampledScores(1, d, W.subarray(r * d, (r + 1) * d), N, negIdx.subarray(r * N, (r + 1) * N), base, bias, S.subarray(r * N, (r + 1) * N));
       } else {
+        for (let n = 0; n < N; n++) VnBase.set(base.subarray(negIdx[n] * d, (negIdx[n] + 1) * d), n * d);
+        kernels.sgemm(false, true, N, d, d, 1, VnBase, P, 0, Vn);
         kernels.sampledScores(nb, d, U, N, IDENTITY(N), Vn, null, S);
         for (let r = 0; r < nb; r++) for (let n = 0; n < N; n++) S[r * N + n] += bias[negIdx[n]];
       }
@@ -328,7 +343,8 @@ export class LedBatchGradients {
         }
         // Softmax over all items: L = -s_p + log Σ_i e^{s_i}; p is one of the columns, so
         // the direct part is -1 and the column part (softmax_n, p included) goes through G.
-        // CSS: L = -s_p + log(e^{s_p} + w Σ_n e^{s_n}), w = (I-1)/N. The per-user sum over
+        // CSS: L = -s_p + log(e^{s_p} + w Σ_n e^{s_n}), w = (K-1)/N with K the items drawn
+        // from (`candidates`). The per-user sum over
         // negatives is shared by all positives: O(N + P) per user instead of O(N·P).
         let uMax = -Infinity;
         for (let n = 0; n < N; n++) if (S[so + n] > uMax) uMax = S[so + n];
@@ -341,7 +357,7 @@ export class LedBatchGradients {
             gpos[q] = -norm;
             coef += norm / uSum;
           } else {
-            const w = (I - 1) / N;
+            const w = ((this.p.candidates ?? I) - 1) / N;
             const mx = sp[q] > uMax ? sp[q] : uMax;
             const ep = Math.exp(sp[q] - mx);
             const z = ep + w * uSum * Math.exp(uMax - mx);
@@ -357,12 +373,12 @@ export class LedBatchGradients {
     gV.reset();
     gB.reset();
     if (project && perUser) {
-      // Per user r: dU_r = G_r·Vn_r; dVn_r = G_rᵀ ⊗ U_r (an outer product); db = G.
+      // dW_r = Σ_n G_rn·base_n; dU = dW·Pᵀ (as v_n = P·base_n); db = G. P's negative part below.
       for (let r = 0; r < nb; r++) {
-        const Gr = G.subarray(r * N, (r + 1) * N);
-        kernels.sgemm(false, false, 1, d, N, 1, Gr, Vn.subarray(r * N * d, (r + 1) * N * d), 0, dU.subarray(r * d, (r + 1) * d));
-        kernels.sgemm(true, false, N, d, 1, 1, Gr, U.subarray(r * d, (r + 1) * d), 0, dVn.subarray(r * N * d, (r + 1) * N * d));
+        const rn = r * N;
+        kernels.sampledScoresBackward(1, d, W.subarray(r * d, (r + 1) * d), N, negIdx.subarray(rn, rn + N), base, G.subarray(rn, rn + N), dW.subarray(r * d, (r + 1) * d), null, null);
       }
+      kernels.sgemm(false, true, nb, d, d, 1, dW, P, 0, dU);
       dBn.set(G.subarray(0, M));
       kernels.axpyRows(nt, d, gpos, this.Vp, null, dU, posUser);
     } else if (project) {
@@ -389,7 +405,9 @@ export class LedBatchGradients {
     if (project) {
       // v = P·base ⇒ dP += Σ dv ⊗ base; U = P·Ubase ⇒ dP += dU ⊗ Ubase.
       gP.fill(0);
-      kernels.sgemm(true, false, d, d, M, 1, dVn, VnBase, 1, gP);
+      // Σ_n dv_n ⊗ base_n with dv_n = Σ_r G_rn·U_r: per user, that is Σ_r U_r ⊗ dW_r.
+      if (perUser) kernels.sgemm(true, false, d, d, nb, 1, U, this.dW, 1, gP);
+      else kernels.sgemm(true, false, d, d, N, 1, dVn, VnBase, 1, gP);
       this.Gp = grownFloat(this.Gp, nt * d);
       const Gp = this.Gp;
       Gp.fill(0, 0, nt * d);
@@ -531,7 +549,9 @@ export class LedModel implements RetrievalModel<LedOptions> {
     const order = Int32Array.from(users);
 
     const B = Math.min(o.batchSize, order.length);
-    const computer = new LedBatchGradients({ dim: d, numItems: I, base, P, bias, tuning: o.tuning, loss: o.loss, maxBatch: B, negatives: N, negativesPerUser: perUser });
+    const computer = new LedBatchGradients({
+      dim: d, numItems: I, base, P, bias, tuning: o.tuning, loss: o.loss, maxBatch: B, negatives: N, negativesPerUser: perUser, candidates: knownList.length,
+    });
     const { gV, gB, gP } = computer;
     const negIdx = new Int32Array(perUser ? B * N : N);
     let maxLen = 0;

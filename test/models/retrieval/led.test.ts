@@ -65,6 +65,23 @@ describe('LED', () => {
     }
   }
 
+  it('CSS scales the sampled partition sum by (candidates − 1)/N', () => {
+    const I = 6, d = 2;
+    const base = Float32Array.from([0.1, 0.2, 0.3, -0.1, 0.5, 0.4, -0.2, 0.1, 0.0, 0.3, 0.2, -0.4]);
+    const P = Float32Array.from([1, 0, 0, 1]);
+    const bias = Float32Array.from([0.1, -0.2, 0.3, 0.0, 0.2, -0.1]);
+    const dot = (u: number[], i: number) => u[0] * base[i * d] + u[1] * base[i * d + 1] + bias[i];
+    const u = [base[0], base[1]]; // input [0]
+    for (const candidates of [undefined, 4]) {
+      const comp = new LedBatchGradients({ dim: d, numItems: I, base, P, bias, tuning: 'train', loss: 'css', maxBatch: 1, negatives: 2, candidates });
+      const loss = comp.runLists([[0]], [[1]], Int32Array.from([3, 5]));
+      const w = ((candidates ?? I) - 1) / 2;
+      const sp = dot(u, 1);
+      const expected = -sp + Math.log(Math.exp(sp) + w * (Math.exp(dot(u, 3)) + Math.exp(dot(u, 5))));
+      assert.ok(Math.abs(loss - expected) < 1e-5, `candidates ${candidates}: ${loss} vs ${expected}`);
+    }
+  });
+
   it('per-user negatives equal to the shared ones give the shared loss and gradients', () => {
     const I = 9, d = 4;
     const rng = new SmallRng(5);
