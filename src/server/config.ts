@@ -45,6 +45,8 @@ export interface AppConfig {
   models?: string;
   keys: KeyConfig[];
   store: AppStoreConfig;
+  /** Log one impression event per recommended item (request id, position, scene). Default true. */
+  impressions?: boolean;
 }
 
 export interface ServerSettings {
@@ -333,7 +335,8 @@ export function parseConfig(raw: unknown, opts: ParseConfigOptions = {}): Server
         problems.push(`${p}: expected an object {"db": "path", "models": "dir", "keys": [...]}`);
         continue;
       }
-      unknownFields(a, ['db', 'models', 'keys', 'store'], p, problems);
+      unknownFields(a, ['db', 'models', 'keys', 'store', 'impressions'], p, problems);
+      if (a.impressions !== undefined && typeof a.impressions !== 'boolean') problems.push(`${p}.impressions: expected true or false`);
       if (typeof a.db !== 'string' || a.db === '') problems.push(`${p}.db: expected the path of the app's SQLite file`);
       else if (/^postgres(ql)?:\/\//.test(a.db)) problems.push(`${p}.db: the PostgreSQL store is not available yet; use a SQLite file path`);
       if (a.models !== undefined && (typeof a.models !== 'string' || a.models === '')) problems.push(`${p}.models: expected the path of the app's model folder`);
@@ -344,6 +347,7 @@ export function parseConfig(raw: unknown, opts: ParseConfigOptions = {}): Server
         store: readStoreOptions(a.store, `${p}.store`, problems),
       };
       if (typeof a.models === 'string' && a.models !== '') app.models = resolve(baseDir, a.models);
+      if (a.impressions === false) app.impressions = false;
       apps[name] = app;
     }
   }

@@ -124,7 +124,7 @@ export const recommendationRoutes: FastifyPluginAsync<RecommendationRoutesOption
   const version = m.gauge({ name: 'funnel_model_info', help: 'Loaded model version (value 1)', labelNames: ['app', 'version'] });
   const stage = m.histogram({ name: 'funnel_funnel_stage_seconds', help: 'Time per funnel stage', labelNames: ['stage'], buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05] });
 
-  async function serviceFor(store: Store, holder: ModelHolder, appName: string): Promise<RecommendationService> {
+  async function serviceFor(store: Store, holder: ModelHolder, appName: string, impressions?: boolean): Promise<RecommendationService> {
     const art = holder.current() as LoadedArtifact | undefined;
     if (!art) throw new ApiError('MODEL_NOT_LOADED', `app '${appName}' has no trained model yet (run 'funnel train')`);
     let byStore = services.get(art);
@@ -155,7 +155,7 @@ export const recommendationRoutes: FastifyPluginAsync<RecommendationRoutesOption
       }
       svc = byStore.get(store); // another request may have built it meanwhile
       if (svc) return svc;
-      svc = new RecommendationService(store, art, catalog, config, { ...opts.service, ...ranking });
+      svc = new RecommendationService(store, art, catalog, config, { ...opts.service, ...(impressions === false ? { logImpressions: false } : {}), ...ranking });
       byStore.set(store, svc);
       version.set({ app: appName, version: art.version }, 1);
     }
@@ -166,7 +166,10 @@ export const recommendationRoutes: FastifyPluginAsync<RecommendationRoutesOption
     try {
       const r = await svc.recommend(req);
       requests.inc({ app: appName, scene: r.scene, cold: r.items.length && !req.userId && !req.history?.length ? 'yes' : 'no' });
-      for (const it of r.items) for (const g of it.sources) served.inc({ app: appName, generator: g });
+      // One increment per generator, not per (item, generator): a labelled inc hashes its labels.
+      const perGenerator = new Map<string, number>();
+      for (const it of r.items) for (const g of it.sources) perGenerator.set(g, (perGenerator.get(g) ?? 0) + 1);
+      for (const [g, n] of perGenerator) served.inc({ app: appName, generator: g }, n);
       if (r.debug) for (const [k, v] of Object.entries(r.debug.timings)) stage.observe({ stage: k.replace(/_ms$/, '') }, v / 1000);
       return r;
     } catch (err) {
@@ -187,7 +190,7 @@ export const recommendationRoutes: FastifyPluginAsync<RecommendationRoutesOption
       },
     },
     async (req) => {
-      const svc = await serviceFor(req.tenant.store, req.tenant.models, req.tenant.name);
+      const svc = await serviceFor(req.tenant.store, req.tenant.models, req.tenant.name, req.tenant.config.impressions);
       return run(svc, req.tenant.name, req.body);
     },
   );
@@ -206,7 +209,7 @@ export const recommendationRoutes: FastifyPluginAsync<RecommendationRoutesOption
     },
     async (req) => {
       const q = req.query;
-      const svc = await serviceFor(req.tenant.store, req.tenant.models, req.tenant.name);
+      const svc = await serviceFor(req.tenant.store, req.tenant.models, req.tenant.name, req.tenant.config.impressions);
       const body: RecommendRequest = {
         userId: req.params.id, k: q.k, scene: q.scene, exclude: q.exclude, excludeSeen: q.excludeSeen, session: q.session, page: q.page, debug: q.debug,
         filters: { categories: q.category, minPrice: q.minPrice, maxPrice: q.maxPrice, availableOnly: q.availableOnly },
@@ -243,7 +246,7 @@ export const recommendationRoutes: FastifyPluginAsync<RecommendationRoutesOption
       },
     },
     async (req) => {
-      const svc = await serviceFor(req.tenant.store, req.tenant.models, req.tenant.name);
+      const svc = await serviceFor(req.tenant.store, req.tenant.models, req.tenant.name, req.tenant.config.impressions);
       try {
         const r = svc.similar(req.params.id, req.query.k ?? 20, { categories: req.query.category, availableOnly: req.query.availableOnly });
         return { item: req.params.id, modelVersion: svc.version, items: r.items };

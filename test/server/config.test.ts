@@ -90,6 +90,13 @@ describe('configuration', () => {
     assert.ok(!p.join('\n').includes(K1));
   });
 
+  it('switches server-side impressions per app (on by default)', () => {
+    const c = parseConfig({ apps: { a: { db: 'a.db' }, b: { db: 'b.db', impressions: false } } }, { baseDir: '/srv', source: 'cfg.json', env: {} });
+    assert.equal(c.apps.a.impressions, undefined);
+    assert.equal(c.apps.b.impressions, false);
+    assert.match(problems({ apps: { a: { db: 'a.db', impressions: 'no' } } })[0], /apps\.a\.impressions: expected true or false/);
+  });
+
   it('needs at least one app', () => {
     assert.match(problems({ apps: {} })[0], /apps: expected an object with at least one app/);
     assert.throws(() => parseConfig([], { source: 'x.json' }), /x\.json: invalid configuration/);

@@ -29,13 +29,15 @@ export async function startServedApp(opts: {
   config: FunnelConfig;
   fill: (store: SqliteStore) => Promise<void>;
   seed?: number;
+  /** Extra fields of the app's configuration (e.g. `impressions: false`). */
+  app?: Record<string, unknown>;
 }): Promise<ServedApp> {
   const key = `${opts.name}-test-key-0000000001`;
   const dir = mkdtempSync(join(tmpdir(), `funnel-${opts.name}-`));
   const store = await SqliteStore.open(join(dir, 'app.db'));
   await opts.fill(store);
   const trained = await train(store, { modelsDir: join(dir, 'models'), config: opts.config, seed: opts.seed ?? 3 });
-  const config = parseConfig({ apps: { shop: { db: 'app.db', models: 'models', keys: [{ key, scopes: ['read', 'ingest', 'admin'] }] } } }, { baseDir: dir, source: 'test' });
+  const config = parseConfig({ apps: { shop: { db: 'app.db', models: 'models', keys: [{ key, scopes: ['read', 'ingest', 'admin'] }], ...opts.app } } }, { baseDir: dir, source: 'test' });
   const models = await artifactHolders(config.apps.shop);
   const app = await buildApp({ config, tenants: [{ name: 'shop', store, models, config: config.apps.shop }], plugins: [recommendationRoutes], processMetrics: false });
   await app.ready();

@@ -114,6 +114,28 @@ describe('serving: re-ranking rules per scene', () => {
     assert.ok(!after!.items.some((x) => x.id.startsWith('c1-')), `re-branded items filtered: ${after!.items.map((x) => x.id)}`);
   });
 
+  it('an app can switch server-side impressions off', async () => {
+    const quiet = await startServedApp({
+      name: 'noimp',
+      config: resolveConfig({ training: { led: { dim: 4, epochs: 1, negatives: 5, batchSize: 16 }, validationUsers: 5, eventTypes: ['view'] }, scenes: { s: { k: 3, generators: [{ type: 'popular', quota: 10 }] } } }),
+      app: { impressions: false },
+      fill: async (store) => {
+        const events: Event[] = [];
+        for (let u = 0; u < 40; u++) for (let q = 0; q < 5; q++) events.push({ userId: `u${u}`, itemId: item(0, (u + q) % 20), type: 'view', timestamp: T0 + u * 100 + q });
+        await store.appendEvents(events);
+      },
+    });
+    try {
+      const r = await quiet.app.inject({ method: 'GET', url: '/users/u1/recommendations?k=3', headers: quiet.auth });
+      assert.equal(r.statusCode, 200, r.body);
+      assert.equal((r.json() as Rec).items.length, 3);
+      await new Promise((res) => setTimeout(res, 300));
+      assert.equal((await quiet.store.timeline('u1', { types: ['impression'], limit: 10 })).length, 0);
+    } finally {
+      await quiet.close();
+    }
+  });
+
   it('a scene with an unknown rule is refused when the configuration is read', () => {
     assert.throws(() => resolveConfig({ scenes: { s: { generators: gens, rules: [{ rule: 'shuffle' }] } } }), /rules\[0\]\.rule: unknown rule "shuffle"/);
   });
