@@ -14,6 +14,7 @@ import { buildApp } from '../src/server/app.js';
 import { defaultConfig } from '../src/server/config.js';
 import { artifactHolders, recommendationRoutes } from '../src/serving/routes.js';
 import { servingProfile } from '../src/serving/profile.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const [db, models] = process.argv.slice(2);
 if (!db || !models || !process.send) {
@@ -23,7 +24,9 @@ if (!db || !models || !process.send) {
 const send = (m: unknown) => process.send!(m);
 const t0 = performance.now();
 const config = defaultConfig({ db, models, server: { logLevel: 'warn' } });
-const app = await buildApp({ config, models: artifactHolders, plugins: [recommendationRoutes], logger: false, processMetrics: false });
+// FUNNEL_IMPRESSIONS=0: serve without impression logging (to measure what it costs).
+const service = process.env.FUNNEL_IMPRESSIONS === '0' ? { logImpressions: false } : {};
+const app = await buildApp({ config, models: artifactHolders, plugins: [{ plugin: recommendationRoutes, options: { service } }], logger: false, processMetrics: false });
 await app.listen({ port: 0, host: '127.0.0.1' });
 const addr = app.server.address();
 const port = typeof addr === 'object' && addr ? addr.port : 0;
@@ -34,18 +37,37 @@ if (first.statusCode !== 200) {
   process.exit(1);
 }
 servingProfile.enable(process.env.FUNNEL_PROFILE === '1');
+// FUNNEL_CPU_PROFILE=FILE: a V8 CPU profile of the serving period (after start-up), written at stop.
+const cpuProfile = process.env.FUNNEL_CPU_PROFILE;
+let session: import('node:inspector').Session | undefined;
+if (cpuProfile) {
+  const { Session } = await import('node:inspector');
+  session = new Session();
+  session.connect();
+  await new Promise<void>((r) => session!.post('Profiler.enable', () => session!.post('Profiler.start', () => r())));
+}
+async function stopProfile(): Promise<void> {
+  if (!session || !cpuProfile) return;
+  const { writeFileSync } = await import('node:fs');
+  await new Promise<void>((r) => session!.post('Profiler.stop', (err, res) => { if (!err) writeFileSync(cpuProfile, JSON.stringify(res.profile)); r(); }));
+}
 servingProfile.reset();
+// Event-loop delay (how long a ready callback waited): stalls show here as the latency tail.
+const loop = monitorEventLoopDelay({ resolution: 5 });
+loop.enable();
 send({ type: 'ready', port, startSeconds: (performance.now() - t0) / 1000, rss: process.memoryUsage().rss });
 
 process.on('message', (m: { type: string }) => {
   if (m.type === 'stats') {
     const mem = process.memoryUsage();
-    send({ type: 'stats', cpu: process.cpuUsage(), rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, profile: servingProfile.snapshot() });
+    const ms = (q: number) => +(loop.percentile(q) / 1e6).toFixed(2);
+    send({ type: 'stats', cpu: process.cpuUsage(), rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, profile: servingProfile.snapshot(), loopDelay: { p50: ms(50), p99: ms(99), max: +(loop.max / 1e6).toFixed(2) } });
   } else if (m.type === 'reset') {
     servingProfile.reset();
+    loop.reset();
     send({ type: 'reset' });
   } else if (m.type === 'stop') {
-    void app.close().finally(() => process.exit(0));
+    void stopProfile().then(() => app.close()).finally(() => process.exit(0));
   }
 });
 process.on('disconnect', () => void app.close().finally(() => process.exit(0)));

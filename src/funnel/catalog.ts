@@ -182,7 +182,13 @@ export class ColumnarCatalog implements ItemCatalog {
   static async fromStore(store: Store, opts: CatalogOptions = {}): Promise<ColumnarCatalog> {
     const ids = await store.itemIds();
     const b = new Builder(ids.length, opts.attributes);
-    for await (const batch of store.scanItems()) for (const it of batch as StoredItem[]) b.add(it.idx, it);
+    // Small batches with the event loop free between them: a server rebuilding its snapshot
+    // (seconds for a million items) keeps answering meanwhile instead of stalling for the
+    // whole read (the async iteration alone only yields to microtasks).
+    for await (const batch of store.scanItems(2000)) {
+      for (const it of batch as StoredItem[]) b.add(it.idx, it);
+      await new Promise<void>((r) => setImmediate(r)); // ~7 ms of work per batch
+    }
     return b.build(opts.embeddings);
   }
 

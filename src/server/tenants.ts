@@ -20,7 +20,8 @@ export const APP_HEADER = 'x-funnel-app';
 /** Opens an app's store with its options (':memory:' gives a private in-memory store). */
 export function openAppStore(app: AppConfig): Promise<Store> {
   if (app.db === ':memory:') return SqliteStore.open(':memory:', { ...app.store });
-  return openStore(app.db, { ...app.store });
+  // A server checkpoints the WAL off its event loop (src/store/checkpointer.ts).
+  return openStore(app.db, { backgroundCheckpoint: true, ...app.store });
 }
 
 /**

@@ -45,26 +45,47 @@ export class ItemKnnGenerator implements CandidateGenerator {
     private readonly lastN = 5,
   ) {}
 
+  /** Scratch, reused across requests (generate is synchronous): score by item, NaN where untouched. */
+  private acc = new Float64Array(0);
+  private touched = new Int32Array(0);
+  private sums = new Float32Array(0);
+
   generate(ctx: RequestContext, k: number): GeneratorOutput {
     const h = ctx.history;
     if (h.length === 0) return EMPTY;
-    const acc = new Map<number, number>();
+    const knn = this.knn;
+    if (this.acc.length < knn.numItems) this.acc = new Float64Array(knn.numItems).fill(NaN);
+    const acc = this.acc;
     const n = Math.min(this.lastN, h.length);
+    if (this.touched.length < n * k) {
+      this.touched = new Int32Array(n * k);
+      this.sums = new Float32Array(n * k);
+    }
+    const touched = this.touched;
+    let m = 0;
     for (let p = 0; p < n; p++) {
       const item = h[p];
-      if (item < 0 || item >= this.knn.numItems) continue;
+      if (item < 0 || item >= knn.numItems) continue;
       const w = 1 / (1 + p);
-      const nb = this.knn.similarItems(item, k);
-      for (let q = 0; q < nb.items.length; q++) {
+      const nb = knn.neighboursOf(item); // views, best first
+      const len = Math.min(k, nb.items.length);
+      for (let q = 0; q < len; q++) {
         const j = nb.items[q];
         if (ctx.exclude.has(j) || (ctx.allow && !ctx.allow(j))) continue;
-        acc.set(j, (acc.get(j) ?? 0) + w * nb.scores[q]);
+        const a = acc[j];
+        if (a !== a) {
+          touched[m++] = j; // first touch: order of first appearance, as ties are broken by it
+          acc[j] = w * nb.scores[q];
+        } else acc[j] = a + w * nb.scores[q];
       }
     }
-    const items = Int32Array.from(acc.keys());
-    const scores = Float32Array.from(acc.values());
-    const best = topK(scores, k);
-    return { items: Int32Array.from(best.items, (pos) => items[pos]), scores: best.scores };
+    const sums = this.sums.subarray(0, m);
+    for (let p = 0; p < m; p++) {
+      sums[p] = acc[touched[p]];
+      acc[touched[p]] = NaN;
+    }
+    const best = topK(sums, k);
+    return { items: Int32Array.from(best.items, (pos) => touched[pos]), scores: best.scores };
   }
 }
 

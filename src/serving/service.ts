@@ -4,7 +4,6 @@
  * retraining) → the scene's funnel → ids. Unknown users and empty histories get the null user
  * vector, i.e. the items with the highest learned bias — never an error.
  */
-import { randomUUID } from 'node:crypto';
 import type { Event } from '../data/model.js';
 import { Funnel } from '../funnel/pipeline.js';
 import type { CandidateGenerator, FunnelTimings, RequestContext, RerankRule } from '../funnel/types.js';
@@ -13,6 +12,7 @@ import type { FunnelConfig, SceneConfig } from '../train/config.js';
 import type { LoadedArtifact } from './artifact.js';
 import { ItemKnnGenerator, LedGenerator, RankedListGenerator } from './generators.js';
 import { servingProfile } from './profile.js';
+import { requestId as newRequestId } from './request-id.js';
 import { catalogEmbeddings, SceneRules, withEmbeddings } from './rules.js';
 import type { ItemCatalog } from '../funnel/catalog.js';
 import { ruleEffects } from '../funnel/rules.js';
@@ -143,11 +143,19 @@ class SessionMemory {
   }
 }
 
-/** Impressions are buffered and written in one transaction every `flushMs` (or when many). */
+/**
+ * Impressions are buffered and written every `flushMs` (or as soon as `maxBuffer` wait), in
+ * transactions of at most `chunk` events with the event loop free between them. A write holds
+ * the loop (the SQLite driver is synchronous; ~4.5 µs per impression on a 1M-item store), so
+ * one transaction of 5,000 would hold every request in flight for ~20 ms (the p99); chunks of
+ * 500 hold it ~2 ms at most, for ~5% more write time than one large transaction.
+ */
 class ImpressionLog {
   private buf: Event[] = [];
   private timer: NodeJS.Timeout | undefined;
-  constructor(private readonly store: Store, private readonly flushMs = 200, private readonly maxBuffer = 5000) {}
+  /** The writes under way (flushes run one after the other). */
+  private writing: Promise<void> | undefined;
+  constructor(private readonly store: Store, private readonly flushMs = 200, private readonly maxBuffer = 5000, private readonly chunk = 500) {}
   push(events: Event[]): void {
     for (const e of events) this.buf.push(e);
     if (this.buf.length >= this.maxBuffer) void this.flush();
@@ -156,12 +164,25 @@ class ImpressionLog {
       this.timer.unref();
     }
   }
-  async flush(): Promise<void> {
+  /** Writes what is buffered now; resolves when it (and every earlier flush) is stored. */
+  flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.buf;
     this.buf = [];
-    if (batch.length) await this.store.appendEvents(batch).catch(() => undefined);
+    const p = (this.writing ?? Promise.resolve()).then(() => this.write(batch));
+    this.writing = p;
+    void p.finally(() => {
+      if (this.writing === p) this.writing = undefined;
+    });
+    return p;
+  }
+  private async write(batch: Event[]): Promise<void> {
+    for (let a = 0; a < batch.length; a += this.chunk) {
+      if (a > 0) await new Promise<void>((r) => setImmediate(r));
+      const part = a === 0 && batch.length <= this.chunk ? batch : batch.slice(a, a + this.chunk);
+      await this.store.appendEvents(part).catch(() => undefined);
+    }
   }
 }
 
@@ -269,7 +290,9 @@ export class RecommendationService {
     } else if (req.userId) {
       const h = await this.store.history(req.userId, { types: this.historyTypes, limit: scene.historyLength });
       history = h.itemIdx;
-      if (this.dislikeCode === -2) this.dislikeCode = await this.store.eventTypeCode('dislike');
+      // Re-read while no dislike is stored (cheap: the store reloads types only after writes
+      // elsewhere), so the first dislike ever stored takes effect without a restart.
+      if (this.dislikeCode < 0) this.dislikeCode = await this.store.eventTypeCode('dislike');
       if (this.dislikeCode >= 0) {
         const dis = await this.store.history(req.userId, { types: ['dislike'], limit: 1000 });
         for (const i of dis.itemIdx) exclude.add(i);
@@ -302,7 +325,7 @@ export class RecommendationService {
     if (req.userId && this.rankerScenes.has(sceneName)) ctx.userIdx = await this.store.userIndex(req.userId);
     const result = await funnel.recommend(ctx);
     const tFunnel = performance.now();
-    const requestId = randomUUID();
+    const requestId = newRequestId(now);
     const items: RecommendedItem[] = result.items.map((s) => {
       const out: RecommendedItem = { id: cat.id(s.item) ?? String(s.item), score: s.score, sources: s.sources.map((p) => p.generator) };
       if (req.debug) out.debug = { sources: s.sources, trace: s.trace ?? [] };

@@ -7,6 +7,7 @@
  * (SQLite's rule); any number of processes may read.
  */
 import Database from 'better-sqlite3';
+import { BackgroundCheckpointer } from './checkpointer.js';
 import { availableParallelism } from 'node:os';
 import type { Event, Item, StoredEvent, User } from '../data/model.js';
 import { checkEvent, checkItem, checkUser, type FieldError } from '../data/schema.js';
@@ -72,6 +73,7 @@ CREATE TABLE IF NOT EXISTS events (
   extra TEXT
 );
 CREATE TABLE IF NOT EXISTS checkpoints (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS items_deleted ON items (idx) WHERE deleted = 1;
 `;
 
 /** Secondary indexes on events: dropped during a bulk load, rebuilt (much faster) at its end. */
@@ -81,6 +83,13 @@ CREATE INDEX IF NOT EXISTS events_user_ts ON events (user_idx, ts, type, item_id
 ${EXT_ID_INDEX}
 CREATE INDEX IF NOT EXISTS events_request ON events (request_id) WHERE request_id IS NOT NULL;
 `;
+
+/**
+ * Entries of the id → index caches (emptied when full): users bounded so that a server's memory
+ * does not grow with the users it has seen; items as large as a big catalogue.
+ */
+const USER_CACHE_MAX = 1 << 18;
+const ITEM_CACHE_MAX = 1 << 22;
 
 /** Rows per multi-row INSERT statement for events (fewer native calls per event). */
 const EVENT_CHUNK = 50;
@@ -92,6 +101,11 @@ export interface SqliteStoreOptions extends StoreOptions {
   /** Page cache size in MiB (default 64). */
   cacheMb?: number;
   readonly?: boolean;
+  /**
+   * Checkpoint the WAL on a worker thread instead of inside the commit that fills it (a server:
+   * no commit then holds the event loop for the copy and sync). Default false.
+   */
+  backgroundCheckpoint?: boolean;
 }
 
 type Row = unknown[];
@@ -196,6 +210,10 @@ export class SqliteStore implements Store, BulkLoadable {
     }
     const store = new SqliteStore(path, db, opts);
     store.loadTypes();
+    if (opts.backgroundCheckpoint && !opts.readonly && path !== ':memory:' && path !== '') {
+      const auto = Number(db.pragma('wal_autocheckpoint', { simple: true }));
+      store.checkpointer = new BackgroundCheckpointer(db, path, auto);
+    }
     return store;
   }
 
@@ -209,11 +227,26 @@ export class SqliteStore implements Store, BulkLoadable {
   }
 
   private loadTypes(): void {
+    // Read first: a commit by another connection after this read makes the next check reload.
+    this.typesSeen = this.stmt('PRAGMA data_version').pluck().get() as number;
     this.typeCodes = new Map();
-    for (const r of this.db.prepare('SELECT code, name FROM event_types').all() as { code: number; name: string }[]) {
+    for (const r of this.stmt('SELECT code, name FROM event_types').all() as { code: number; name: string }[]) {
       this.typeCodes.set(r.name, r.code);
     }
   }
+  /** PRAGMA data_version when the event types were last read (other connections' commits change it). */
+  private typesSeen = -1;
+
+  /**
+   * Re-reads the event types when another connection committed since they were read: a type
+   * asked for and unknown here may have been created there. This connection's own new types are
+   * added as they are written. One cheap pragma when nothing changed, so a hot path asking for
+   * types that were never stored (a history of 'click' on a store of views) stays cheap.
+   */
+  private reloadTypesIfChanged(): void {
+    if ((this.stmt('PRAGMA data_version').pluck().get() as number) !== this.typesSeen) this.loadTypes();
+  }
+
 
   private ensureOpen(): void {
     if (this.closed) throw new Error('store is closed');
@@ -227,12 +260,21 @@ export class SqliteStore implements Store, BulkLoadable {
     return v;
   }
 
+  /** Caches an id's index (bounded: see USER_CACHE_MAX). */
+  private cacheId(cache: Map<string, number>, id: string, idx: number): void {
+    if (cache.size >= (cache === this.userCache ? USER_CACHE_MAX : ITEM_CACHE_MAX)) cache.clear();
+    cache.set(id, idx);
+    this.cacheWrites++;
+  }
+  /** Counts cacheId calls: a rolled-back write forgets the ids it may have cached. */
+  private cacheWrites = 0;
+
   private lookupUser(id: string): number {
     const cached = this.userCache.get(id);
     if (cached !== undefined) return cached;
     const idx = this.stmt('SELECT idx FROM users WHERE id = ?').pluck().get(id) as number | undefined;
     if (idx === undefined) return -1;
-    this.userCache.set(id, idx);
+    this.cacheId(this.userCache, id, idx);
     return idx;
   }
 
@@ -241,7 +283,7 @@ export class SqliteStore implements Store, BulkLoadable {
     if (cached !== undefined) return cached;
     const idx = this.stmt('SELECT idx FROM items WHERE id = ?').pluck().get(id) as number | undefined;
     if (idx === undefined) return -1;
-    this.itemCache.set(id, idx);
+    this.cacheId(this.itemCache, id, idx);
     return idx;
   }
 
@@ -279,7 +321,7 @@ export class SqliteStore implements Store, BulkLoadable {
       let idx = this.lookupUser(u.id);
       if (idx < 0) {
         idx = this.nextIdx('next_user_idx');
-        this.userCache.set(u.id, idx);
+        this.cacheId(this.userCache, u.id, idx);
       }
       upsert.run(idx, u.id, jsonOrNull(u.attributes), now);
       res.accepted++;
@@ -305,7 +347,7 @@ export class SqliteStore implements Store, BulkLoadable {
       let idx = this.lookupItem(it.id);
       if (idx < 0) {
         idx = this.nextIdx('next_item_idx');
-        this.itemCache.set(it.id, idx);
+        this.cacheId(this.itemCache, it.id, idx);
       }
       this.itemWrites++;
       upsert.run(
@@ -324,13 +366,13 @@ export class SqliteStore implements Store, BulkLoadable {
     if (kind === 'user') {
       const n = this.nextIdx('next_user_idx');
       this.stmt('INSERT INTO users (idx, id, attributes, declared, updated_at) VALUES (?, ?, NULL, 0, ?)').run(n, id, now);
-      this.userCache.set(id, n);
+      this.cacheId(this.userCache, id, n);
       return n;
     }
     const n = this.nextIdx('next_item_idx');
     this.itemWrites++;
     this.stmt('INSERT INTO items (idx, id, declared, updated_at) VALUES (?, ?, 0, ?)').run(n, id, now);
-    this.itemCache.set(id, n);
+    this.cacheId(this.itemCache, id, n);
     return n;
   }
 
@@ -403,8 +445,7 @@ export class SqliteStore implements Store, BulkLoadable {
   async ingest(batch: IngestBatch): Promise<IngestResult> {
     this.ensureOpen();
     const out: IngestResult = { users: emptyResult(), items: emptyResult(), events: emptyResult() };
-    const userCacheSize = this.userCache.size;
-    const itemCacheSize = this.itemCache.size;
+    const cacheWrites = this.cacheWrites;
     const itemWrites = this.itemWrites;
     const tx = this.db.transaction(() => {
       if (batch.users?.length) this.writeUsers(batch.users, out.users);
@@ -422,13 +463,17 @@ export class SqliteStore implements Store, BulkLoadable {
     try {
       tx.immediate();
     } catch (err) {
+      this.deletedStale = true;
       this.appended.length = 0;
       // Rolled back: forget ids that were allocated inside the failed transaction.
-      if (this.userCache.size !== userCacheSize) this.userCache.clear();
-      if (this.itemCache.size !== itemCacheSize) this.itemCache.clear();
+      if (this.cacheWrites !== cacheWrites) {
+        this.userCache.clear();
+        this.itemCache.clear();
+      }
       this.loadTypes();
       throw err;
     }
+    if (this.itemWrites !== itemWrites) this.deletedStale = true;
     if (this.appended.length > 0) this.emitAppended();
     return out;
   }
@@ -506,7 +551,10 @@ export class SqliteStore implements Store, BulkLoadable {
       if (r.changes > 0) this.bumpItemsRevision();
       return r.changes > 0;
     }).immediate();
-    if (changed) this.itemWrites++;
+    if (changed) {
+      this.itemWrites++;
+      this.deletedStale = true;
+    }
     return changed;
   }
 
@@ -679,12 +727,22 @@ export class SqliteStore implements Store, BulkLoadable {
       where += ' AND e.ts >= ?';
       params.push(options.after);
     }
-    params.push(options.limit ?? 100);
-    // Served from the covering index (user_idx, ts, type, item_idx, value) without table reads.
-    const sql =
-      'SELECT e.item_idx, e.type, e.value, e.ts FROM events e JOIN items i ON i.idx = e.item_idx ' +
-      `WHERE ${where} AND i.deleted = 0 ORDER BY e.ts DESC LIMIT ?`;
-    const rows = this.stmt(sql).raw(true).all(...params) as number[][];
+    const limit = options.limit ?? 100;
+    // Served from the covering index (user_idx, ts, type, item_idx, value) without table reads;
+    // events of deleted items are dropped here (a join on items cost as much as the read).
+    let rows = this.stmt(`SELECT e.item_idx, e.type, e.value, e.ts FROM events e WHERE ${where} ORDER BY e.ts DESC LIMIT ?`).raw(true).all(...params, limit) as number[][];
+    const del = this.liveDeleted();
+    if (del.count > 0) {
+      const kept = rows.filter((r) => del.mask[r[0]] !== 1);
+      if (kept.length === rows.length) {
+        // none deleted
+      } else if (rows.length < limit) rows = kept;
+      else {
+        // Deleted items inside the window: the join gives the `limit` most recent live ones.
+        const sql = `SELECT e.item_idx, e.type, e.value, e.ts FROM events e JOIN items i ON i.idx = e.item_idx WHERE ${where} AND i.deleted = 0 ORDER BY e.ts DESC LIMIT ?`;
+        rows = this.stmt(sql).raw(true).all(...params, limit) as number[][];
+      }
+    }
     const n = rows.length;
     const h: UserHistory = { length: n, itemIdx: new Int32Array(n), type: new Uint16Array(n), value: new Float64Array(n), timestamp: new Float64Array(n) };
     for (let i = 0; i < n; i++) {
@@ -697,10 +755,44 @@ export class SqliteStore implements Store, BulkLoadable {
     return h;
   }
 
+  /** Deleted items by index (1: deleted) as of `deletedVersion` / `deletedRevision`; see liveDeleted. */
+  private deletedMask = new Uint8Array(0);
+  private deletedCount = 0;
+  private deletedVersion = -1;
+  private deletedRevision = -1;
+  /** Set by this connection's item writes (they change the revision, not data_version). */
+  private deletedStale = true;
+
+  /**
+   * The deleted items, for history reads. Re-read (from a partial index: only the deleted
+   * rows) when the items changed: through this object (`deletedStale`), or through another
+   * connection (PRAGMA data_version moved and the items revision with it). One pragma when
+   * nothing changed.
+   */
+  private liveDeleted(): { mask: Uint8Array; count: number } {
+    const dv = this.stmt('PRAGMA data_version').pluck().get() as number;
+    if (this.deletedStale || dv !== this.deletedVersion) {
+      const rev = this.itemsRevision(); // before the read: a later write makes the next call re-read
+      if (this.deletedStale || rev !== this.deletedRevision) {
+        const ids = this.stmt('SELECT idx FROM items WHERE deleted = 1').pluck().all() as number[];
+        let max = -1;
+        for (const i of ids) if (i > max) max = i;
+        const mask = new Uint8Array(max + 1);
+        for (const i of ids) mask[i] = 1;
+        this.deletedMask = mask;
+        this.deletedCount = ids.length;
+      }
+      this.deletedVersion = dv;
+      this.deletedRevision = rev;
+      this.deletedStale = false;
+    }
+    return { mask: this.deletedMask, count: this.deletedCount };
+  }
+
   private codesFor(types: string[]): number[] {
     let codes = types.map((t) => this.typeCodes.get(t));
     if (codes.some((c) => c === undefined)) {
-      this.loadTypes();
+      this.reloadTypesIfChanged();
       codes = types.map((t) => this.typeCodes.get(t));
     }
     return codes.filter((c): c is number => c !== undefined);
@@ -813,7 +905,7 @@ export class SqliteStore implements Store, BulkLoadable {
   }
 
   async eventTypeCode(name: string): Promise<number> {
-    if (!this.typeCodes.has(name)) this.loadTypes();
+    if (!this.typeCodes.has(name)) this.reloadTypesIfChanged();
     return this.typeCodes.get(name) ?? -1;
   }
 
@@ -862,9 +954,12 @@ export class SqliteStore implements Store, BulkLoadable {
     return { duplicatesRemoved };
   }
 
+  private checkpointer: BackgroundCheckpointer | undefined;
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.checkpointer?.close();
     this.stmts.clear();
     this.db.close();
   }

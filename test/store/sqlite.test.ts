@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -37,5 +37,82 @@ describe('SqliteStore specifics', () => {
     const s = await SqliteStore.open(':memory:');
     await s.close();
     await assert.rejects(s.appendEvents([]), /store is closed/);
+  });
+
+  it('counts a revision of the items with every item write, in the file', async () => {
+    const path = join(dir, 'revision.db');
+    const a = await SqliteStore.open(path);
+    const b = await SqliteStore.open(path); // another process sharing the file
+    const r0 = a.itemsRevision();
+    await a.upsertItems([{ id: 'i1' }, { id: 'i2' }]);
+    const r1 = b.itemsRevision();
+    assert.ok(r1 > r0, 'an upsert moves it, for every connection');
+    await a.appendEvents([{ userId: 'u1', itemId: 'i1', type: 'view', timestamp: 1 }]);
+    assert.equal(b.itemsRevision(), r1, 'events of known items do not');
+    await a.appendEvents([{ userId: 'u1', itemId: 'i9', type: 'view', timestamp: 2 }]);
+    const r2 = b.itemsRevision();
+    assert.ok(r2 > r1, 'an item created by an event does');
+    assert.equal(await b.deleteItem('i2'), true);
+    assert.ok(a.itemsRevision() > r2, 'a deletion does');
+    await a.close();
+    await b.close();
+  });
+
+  it("hides items deleted through another connection from a user's history, and shows them again when restored", async () => {
+    const path = join(dir, 'history-deleted.db');
+    const a = await SqliteStore.open(path);
+    const b = await SqliteStore.open(path);
+    await a.upsertItems(['i0', 'i1', 'i2', 'i3'].map((id) => ({ id })));
+    await a.appendEvents(['i0', 'i1', 'i2', 'i3'].map((itemId, t) => ({ userId: 'u1', itemId, type: 'view', timestamp: 10 + t })));
+    const hist = async (limit?: number) => [...(await a.history('u1', { limit })).itemIdx];
+    assert.deepEqual(await hist(), [3, 2, 1, 0]);
+    await b.deleteItem('i2');
+    assert.deepEqual(await hist(), [3, 1, 0]);
+    // A deleted item inside the window: still the `limit` most recent live events.
+    assert.deepEqual(await hist(2), [3, 1]);
+    assert.deepEqual(await hist(3), [3, 1, 0]);
+    await a.deleteItem('i3'); // through this connection
+    assert.deepEqual(await hist(2), [1, 0]);
+    await b.upsertItems([{ id: 'i2' }, { id: 'i3' }]);
+    assert.deepEqual(await hist(), [3, 2, 1, 0]);
+    await a.close();
+    await b.close();
+  });
+
+  it('checkpoints the WAL on a worker thread when asked, so the log restarts instead of growing', async () => {
+    const path = join(dir, 'bg-checkpoint.db');
+    const s = await SqliteStore.open(path, { backgroundCheckpoint: true });
+    await s.upsertItems([{ id: 'i1' }]);
+    const batch = async (b: number) => {
+      for (let t = 0; t < 5; t++) await s.appendEvents(Array.from({ length: 400 }, (_, i) => ({ userId: `u${b}-${t}-${i}`, itemId: 'i1', type: 'view', timestamp: b * 1e6 + t * 1000 + i })));
+    };
+    const walBytes = () => statSync(`${path}-wal`).size;
+    await batch(0);
+    await new Promise((r) => setTimeout(r, 1500)); // the thread checkpoints every second
+    const first = walBytes();
+    await batch(1);
+    // Checkpointed: the second batch rewrote the log from its start (without: about twice the size).
+    assert.ok(walBytes() < first * 1.5, `WAL ${walBytes()} bytes after a second batch, ${first} after the first`);
+    await s.close();
+    const again = await SqliteStore.open(path);
+    assert.equal((await again.counts()).events, 4000);
+    await again.close();
+  });
+
+  it('sees event types first stored by another connection', async () => {
+    const path = join(dir, 'types.db');
+    const a = await SqliteStore.open(path);
+    const b = await SqliteStore.open(path);
+    await a.appendEvents([{ userId: 'u1', itemId: 'i1', type: 'view', timestamp: 1 }]);
+    assert.equal((await a.history('u1', { types: ['click'] })).length, 0);
+    assert.equal(await a.eventTypeCode('dislike'), -1);
+    await b.appendEvents([
+      { userId: 'u1', itemId: 'i2', type: 'click', timestamp: 2 },
+      { userId: 'u1', itemId: 'i1', type: 'dislike', timestamp: 3 },
+    ]);
+    assert.deepEqual([...(await a.history('u1', { types: ['click'] })).itemIdx], [1]);
+    assert.ok((await a.eventTypeCode('dislike')) >= 0);
+    await a.close();
+    await b.close();
   });
 });
