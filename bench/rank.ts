@@ -6,8 +6,11 @@
  *  1. Scoring latency: a synthetic log (default 5,000 users × 20,000 items × 300K events) is
  *     replayed into a MemoryProfileStore and into training samples (4 generators' provenance);
  *     LR (FTRL) and FM (k = 8) are trained, then each request scores 500 candidates from 4
- *     generators with features built from the profiles: `FeatureExtractor.fetch` (profile reads,
- *     popularity cache) + `encode` + `RankingModel.score` (calibrated). p50 / p99 per request.
+ *     generators with features built from the profiles, by the two serving paths on the same
+ *     requests (alternating which runs first): the fused scorer (rank/fused.ts, what the funnel
+ *     runs: `FeatureExtractor.fetch` + `FusedScorer.score`, item-side partial sums precomputed at
+ *     load, no vectors built) and the two passes (`fetch` + `encode` + `RankingModel.score`).
+ *     p50 / p99 per request, wall and CPU; `score_*` figures are the fused path's.
  *  2. Profile updates: bench/profiles.ts at a reduced scale (events/s).
  *  3. frappe (NFM/BARS protocol: 1 positive : 2 sampled negatives, 7:2:1 split): test AUC and
  *     log-loss of LR (FTRL) and FM (k = 10, BARS' embedding size), early-stopped on validation.
@@ -30,6 +33,7 @@ import { loadFrappe } from '../src/rank/datasets.js';
 import { replaySynth } from '../src/rank/evaluate.js';
 import { FeatureExtractor, FeatureSpace, type CandidateInfo, type RequestState } from '../src/rank/features.js';
 import { FactorizationMachine } from '../src/rank/fm.js';
+import { FusedScorer } from '../src/rank/fused.js';
 import { LogisticRegression } from '../src/rank/lr.js';
 import { auc, logLoss } from '../src/rank/metrics.js';
 import { buildSamples, loggedEventsFromSynth, type ImpressionRequest } from '../src/rank/samples.js';
@@ -122,50 +126,74 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     }
     pools.push(list);
   }
-  const latency: Record<string, { p50_us: number; p99_us: number; cpu_p50_us: number; cpu_p99_us: number; fetch_us: number; encode_us: number; score_us: number; nnz: number }> = {};
+  // Both serving paths on the same requests, alternating which goes first: the fused scorer
+  // (rank/fused.ts: item-side partial sums precomputed, no vectors built; what the funnel's
+  // RankerScorer runs) and the two passes (encode the sparse vectors, then RankingModel.score).
+  type Lat = { p50_us: number; p99_us: number; cpu_p50_us: number; cpu_p99_us: number };
+  const latency: Record<string, { fused: Lat; twoPass: Lat; fetch_us: number; encode_us: number; score_us: number; nnz: number; build_ms: number; max_diff: number }> = {};
+  const lat = (times: Float64Array, cpu: Float64Array): Lat => {
+    times.sort();
+    cpu.sort();
+    return { p50_us: +quantile(times, 0.5).toFixed(1), p99_us: +quantile(times, 0.99).toFixed(1), cpu_p50_us: quantile(cpu, 0.5), cpu_p99_us: quantile(cpu, 0.99) };
+  };
   for (const model of ['lr', 'fm'] as const) {
     const m = trained[model].model;
     const ex = new FeatureExtractor(m.space, profiles, { fields: m.ranker.usesFields !== false });
+    t = performance.now();
+    const fused = new FusedScorer(m, new FeatureExtractor(m.space, profiles, { fields: false }));
+    const buildMs = performance.now() - t;
     const out = new Float32Array(K);
-    const times = new Float64Array(nRequests);
-    const cpu = new Float64Array(nRequests);
+    const out2 = new Float32Array(K);
+    const times = [new Float64Array(nRequests), new Float64Array(nRequests)];
+    const cpu = [new Float64Array(nRequests), new Float64Array(nRequests)];
     let fetch = 0;
     let encode = 0;
     let score = 0;
     let nnz = 0;
+    let maxDiff = 0;
     const warm = 1000; // JIT warm-up (a serving process runs long)
     fullGc(); // start from a clean heap, not in the middle of collecting the training garbage
     for (let i = -warm; i < nRequests; i++) {
       const user = Math.floor(r() * nUsers);
       const cands = pools[(i + warm) % pools.length];
-      const c0 = process.cpuUsage();
-      const a = process.hrtime.bigint();
-      const st = ex.fetch({ user, now: now0 + (i + warm) * 50, scene: 'home', device: 'mobile' }) as RequestState;
-      const b = process.hrtime.bigint();
-      const batch = ex.encode(st, cands);
-      const c = process.hrtime.bigint();
-      m.score(batch, out);
-      const d = process.hrtime.bigint();
-      const c1 = process.cpuUsage(c0);
-      if (i < 0) continue;
-      times[i] = Number(d - a) / 1e3;
-      cpu[i] = c1.user + c1.system;
-      fetch += Number(b - a) / 1e3;
-      encode += Number(c - b) / 1e3;
-      score += Number(d - c) / 1e3;
-      nnz += batch.rows.indptr[batch.rows.rows] / K;
+      const info = { user, now: now0 + (i + warm) * 50, scene: 'home', device: 'mobile' };
+      for (let pass = 0; pass < 2; pass++) {
+        const which = (pass + i) & 1; // 0 fused, 1 two-pass
+        const c0 = process.cpuUsage();
+        const a = process.hrtime.bigint();
+        let b = a;
+        let c = a;
+        if (which === 0) fused.score(fused.extractor.fetch(info) as RequestState, cands, out);
+        else {
+          const st = ex.fetch(info) as RequestState;
+          b = process.hrtime.bigint();
+          const batch = ex.encode(st, cands);
+          c = process.hrtime.bigint();
+          m.score(batch, out2);
+          if (i >= 0) nnz += batch.rows.indptr[batch.rows.rows] / K;
+        }
+        const d = process.hrtime.bigint();
+        const c1 = process.cpuUsage(c0);
+        if (i < 0) continue;
+        times[which][i] = Number(d - a) / 1e3;
+        cpu[which][i] = c1.user + c1.system;
+        if (which === 1) {
+          fetch += Number(b - a) / 1e3;
+          encode += Number(c - b) / 1e3;
+          score += Number(d - c) / 1e3;
+        }
+      }
+      for (let k = 0; k < K; k++) maxDiff = Math.max(maxDiff, Math.abs(out[k] - out2[k]));
     }
-    times.sort();
-    cpu.sort();
     latency[model] = {
-      p50_us: +quantile(times, 0.5).toFixed(1),
-      p99_us: +quantile(times, 0.99).toFixed(1),
-      cpu_p50_us: quantile(cpu, 0.5),
-      cpu_p99_us: quantile(cpu, 0.99),
+      fused: lat(times[0], cpu[0]),
+      twoPass: lat(times[1], cpu[1]),
       fetch_us: +(fetch / nRequests).toFixed(1),
       encode_us: +(encode / nRequests).toFixed(1),
       score_us: +(score / nRequests).toFixed(1),
       nnz: +(nnz / nRequests).toFixed(1),
+      build_ms: +buildMs.toFixed(1),
+      max_diff: maxDiff,
     };
   }
 
@@ -211,10 +239,16 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const models = (['lr', 'fm'] as const).map((model) => ({
     model,
     name: trained[model].report.model,
-    score_p50_us: latency[model].p50_us,
-    score_p99_us: latency[model].p99_us,
-    score_cpu_p50_us: latency[model].cpu_p50_us,
-    score_cpu_p99_us: latency[model].cpu_p99_us,
+    score_p50_us: latency[model].fused.p50_us,
+    score_p99_us: latency[model].fused.p99_us,
+    score_cpu_p50_us: latency[model].fused.cpu_p50_us,
+    score_cpu_p99_us: latency[model].fused.cpu_p99_us,
+    fused_build_ms: latency[model].build_ms,
+    fused_max_score_diff: latency[model].max_diff,
+    twopass_p50_us: latency[model].twoPass.p50_us,
+    twopass_p99_us: latency[model].twoPass.p99_us,
+    twopass_cpu_p50_us: latency[model].twoPass.cpu_p50_us,
+    twopass_cpu_p99_us: latency[model].twoPass.cpu_p99_us,
     fetch_mean_us: latency[model].fetch_us,
     encode_mean_us: latency[model].encode_us,
     model_mean_us: latency[model].score_us,
@@ -224,12 +258,17 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     ...(frappe[model] ? { frappe_auc: frappe[model].auc, frappe_logloss: frappe[model].logloss, frappe_epochs: frappe[model].epochs, frappe_seconds: frappe[model].seconds } : {}),
     ...(replay[model] ? { replay_gain: replay[model].gain, replay_gap_closed: replay[model].gap_closed, replay_expected_clicks: replay[model].ranker, replay_rank_fusion: replay[model].rank_fusion, replay_oracle: replay[model].oracle } : {}),
   }));
-  console.log(`rank: ${K} candidates per request, ${nRequests} requests, load average ${load.toFixed(2)} at start`);
-  console.log('model   p50 µs   p99 µs  cpu p50  cpu p99  (fetch / encode / model, mean µs)   frappe AUC  log-loss   replay gain');
+  const loadEnd = loadavg()[0];
+  console.log(`rank: ${K} candidates per request, ${nRequests} requests, load average ${load.toFixed(2)} at start, ${loadEnd.toFixed(2)} at the end`);
+  console.log('model path       p50 µs   p99 µs  cpu p50  cpu p99  (fetch / encode / model, mean µs)   frappe AUC  log-loss   replay gain');
   for (const m of models) {
+    const l = latency[m.model];
     console.log(
-      `${m.model.padEnd(5)} ${m.score_p50_us.toFixed(0).padStart(8)} ${m.score_p99_us.toFixed(0).padStart(8)} ${m.score_cpu_p50_us.toFixed(0).padStart(8)} ${m.score_cpu_p99_us.toFixed(0).padStart(8)}  (${m.fetch_mean_us.toFixed(0)} / ${m.encode_mean_us.toFixed(0)} / ${m.model_mean_us.toFixed(0)})`.padEnd(80) +
+      `${m.model.padEnd(5)} fused    ${l.fused.p50_us.toFixed(0).padStart(8)} ${l.fused.p99_us.toFixed(0).padStart(8)} ${l.fused.cpu_p50_us.toFixed(0).padStart(8)} ${l.fused.cpu_p99_us.toFixed(0).padStart(8)}  (tables built in ${l.build_ms.toFixed(0)} ms)`.padEnd(97) +
         `${(m.frappe_auc ?? NaN).toFixed(4).padStart(8)} ${(m.frappe_logloss ?? NaN).toFixed(4).padStart(9)} ${m.replay_gain !== undefined ? `${(100 * m.replay_gain).toFixed(1)}%` : '-'}`.padStart(12),
+    );
+    console.log(
+      `${''.padEnd(5)} two-pass ${l.twoPass.p50_us.toFixed(0).padStart(8)} ${l.twoPass.p99_us.toFixed(0).padStart(8)} ${l.twoPass.cpu_p50_us.toFixed(0).padStart(8)} ${l.twoPass.cpu_p99_us.toFixed(0).padStart(8)}  (${l.fetch_us.toFixed(0)} / ${l.encode_us.toFixed(0)} / ${l.score_us.toFixed(0)})`,
     );
   }
   console.log(`profile updates: ${(Number(prof.events_per_s) / 1e6).toFixed(2)} M events/s`);
@@ -241,6 +280,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     events: ev.length,
     samples: samples.size,
     load_average: +load.toFixed(2),
+    load_average_end: +loadEnd.toFixed(2),
     profile_events_per_s: prof.events_per_s,
     profile_events: prof.events,
     ...(frappeInfo ? { frappe: frappeInfo } : {}),

@@ -1,5 +1,6 @@
 import type { ProfileStore } from '../profiles/types.js';
 import { FeatureExtractor, type RequestState } from '../rank/features.js';
+import { FusedScorer } from '../rank/fused.js';
 import type { RankingModel } from '../rank/model.js';
 import type {
   Candidate,
@@ -44,6 +45,8 @@ export class RankFusionScorer implements Scorer {
 export class RankerScorer implements Scorer {
   readonly name: string;
   private readonly extractor: FeatureExtractor | undefined;
+  /** Scores without building the vectors where the ranker allows it (rank/fused.ts). */
+  private readonly fused: FusedScorer | undefined;
 
   constructor(
     readonly model: RankingModel | undefined,
@@ -51,6 +54,7 @@ export class RankerScorer implements Scorer {
     readonly fallback: Scorer = new RankFusionScorer(),
   ) {
     this.extractor = model && profiles ? new FeatureExtractor(model.space, profiles, { fields: model.ranker.usesFields !== false }) : undefined;
+    this.fused = model && this.extractor ? new FusedScorer(model, this.extractor) : undefined;
     this.name = this.extractor ? `ranker:${model!.ranker.kind}` : fallback.name;
   }
 
@@ -64,7 +68,7 @@ export class RankerScorer implements Scorer {
     if (!ex || candidates.length === 0) return this.fallback.score(ctx, candidates);
     const info = { user: ctx.userIdx ?? -1, now: ctx.now, scene: ctx.scene, ...(ctx.device ? { device: ctx.device } : {}) };
     const state = ex.fetch(info);
-    const finish = (s: RequestState) => this.model!.score(ex.encode(s, candidates), new Float32Array(candidates.length));
+    const finish = (s: RequestState) => this.fused!.score(s, candidates, new Float32Array(candidates.length));
     return state instanceof Promise ? state.then(finish) : finish(state);
   }
 }

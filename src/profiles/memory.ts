@@ -24,8 +24,8 @@
  *
  * Expiry: buckets older than their level's retention are dropped from the directory when it
  * is full (the churn of minute buckets keeps it clean), when a current bucket is replaced, and
- * by `expire()`; sealed stores are compacted when they run out of room. Arrays are recycled
- * through a pool of power-of-two sizes.
+ * by `expire()`; sealed stores are compacted when they run out of room (expired buckets are
+ * emptied then, not copied). Arrays are recycled through a pool of power-of-two sizes.
  *
  * Memory bounds
  *  - per user: cells ≤ Σ over retained buckets of (#types × (#keys used + 1)), plus touches in
@@ -318,6 +318,7 @@ export class MemoryProfileStore implements ProfileStore {
   private scratchKeys = new Int32Array(64);
   private readonly foldBatch: number;
   private sortScratch = new Int32Array(64);
+  private readonly capsScratch = new Int32Array(4);
 
   constructor(opts: MemoryProfileOptions = {}) {
     const levels = (opts.levels ?? DEFAULT_LEVELS).map((l) => ({ ...l }));
@@ -791,18 +792,37 @@ export class MemoryProfileStore implements ProfileStore {
     const st = this.sealed[s]!;
     const r = a[H_REGION + l];
     const cap = a[H_HCAP + l];
-    if (this.sortScratch.length < size) this.sortScratch = new Int32Array(nextPow2(size));
-    const cs = this.sortScratch;
-    let m = 0;
-    for (let j = 0; j < cap; j++) if (a[r + 2 * j + 1] !== 0) cs[m++] = a[r + 2 * j];
-    sortCells(cs, m);
-    const mask = cap - 1;
-    for (let j = 0; j < m; j++) {
-      const c = cs[j];
-      let i = hashCell(c) & mask;
-      while (a[r + 2 * i] !== c || a[r + 2 * i + 1] === 0) i = (i + 1) & mask;
-      st[at + 2 * j] = c;
-      st[at + 2 * j + 1] = a[r + 2 * i + 1];
+    if (size <= 32) {
+      // few cells (the common case): the pairs straight into the store, insertion-sorted by cell
+      let m = 0;
+      for (let j = 0; j < cap; j++) {
+        const v = a[r + 2 * j + 1];
+        if (v === 0) continue;
+        const c = a[r + 2 * j];
+        let p = at + 2 * m;
+        while (p > at && st[p - 2] > c) {
+          st[p] = st[p - 2];
+          st[p + 1] = st[p - 1];
+          p -= 2;
+        }
+        st[p] = c;
+        st[p + 1] = v;
+        m++;
+      }
+    } else {
+      if (this.sortScratch.length < size) this.sortScratch = new Int32Array(nextPow2(size));
+      const cs = this.sortScratch;
+      let m = 0;
+      for (let j = 0; j < cap; j++) if (a[r + 2 * j + 1] !== 0) cs[m++] = a[r + 2 * j];
+      sortCells(cs, m);
+      const mask = cap - 1;
+      for (let j = 0; j < m; j++) {
+        const c = cs[j];
+        let i = hashCell(c) & mask;
+        while (a[r + 2 * i] !== c || a[r + 2 * i + 1] === 0) i = (i + 1) & mask;
+        st[at + 2 * j] = c;
+        st[at + 2 * j + 1] = a[r + 2 * i + 1];
+      }
     }
     a.fill(0, r, r + 2 * cap);
     a[HDR + 3 * e + 1] = at;
@@ -817,8 +837,21 @@ export class MemoryProfileStore implements ProfileStore {
       a[H_STOP] = top + n;
       return top;
     }
-    // compact the live buckets into a new store twice their size
-    const need = top - a[H_SGARB] + n;
+    // compact the live buckets into a new store half as large again as they need; expired
+    // buckets are emptied first (their entries stay in the directory until `prune`, which
+    // moves entries, and callers hold entry indices), so that they are neither copied nor kept
+    const nd = a[H_NDIR];
+    let live = 0;
+    for (let e = 0; e < nd; e++) {
+      const d = HDR + 3 * e;
+      if (a[d + 1] === HOT) continue;
+      if (!this.bucketLive(a[d])) {
+        a[H_CELLS] -= a[d + 2];
+        a[d + 1] = 0;
+        a[d + 2] = 0;
+      } else live += 2 * a[d + 2];
+    }
+    const need = live + n;
     this.compactSealed(s, need + (need >> 1));
     const at = a[H_STOP];
     a[H_STOP] = at + n;
@@ -829,10 +862,11 @@ export class MemoryProfileStore implements ProfileStore {
   private compactSealed(s: number, size: number): void {
     const a = this.arenas[s]!;
     const st = this.sealed[s];
-    const live = a[H_STOP] - a[H_SGARB];
+    const nd = a[H_NDIR];
+    let live = 0;
+    for (let e = 0; e < nd; e++) if (a[HDR + 3 * e + 1] !== HOT) live += 2 * a[HDR + 3 * e + 2];
     const nst = size > 0 || live > 0 ? this.pool.take(Math.max(size, live, 16), false) : null;
     let pos = 0;
-    const nd = a[H_NDIR];
     if (st && nst) {
       for (let e = 0; e < nd; e++) {
         const d = HDR + 3 * e;
@@ -856,7 +890,7 @@ export class MemoryProfileStore implements ProfileStore {
    */
   private reshape(s: number, dcap: number, l: number, cap: number): void {
     const a = this.arenas[s]!;
-    const caps = [0, 0, 0, 0];
+    const caps = this.capsScratch;
     for (let j = 0; j < this.nLevels; j++) caps[j] = j === l ? cap : a[H_HCAP + j];
     let len = HDR + 3 * dcap;
     for (let j = 0; j < this.nLevels; j++) len += 2 * caps[j];

@@ -9,6 +9,7 @@
  * mean prediction, observed rate) and the expected calibration error
  * ECE = Σ_b (n_b / n)·|mean prediction_b − observed rate_b|.
  */
+import { floorIndex } from './search.js';
 
 export interface CalibratorJSON {
   kind: 'identity' | 'platt' | 'isotonic';
@@ -148,13 +149,8 @@ export class IsotonicRegression implements Calibrator {
     const m = x.length;
     if (!(p > x[0])) return y[0];
     if (p >= x[m - 1]) return y[m - 1];
-    let lo = 0;
-    let hi = m - 1; // x[lo] < p < x[hi] (or equal at lo)
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >> 1;
-      if (x[mid] <= p) lo = mid;
-      else hi = mid;
-    }
+    const lo = floorIndex(x, p); // x[lo] <= p < x[lo + 1]
+    const hi = lo + 1;
     if (x[hi] === x[lo]) return y[hi];
     return y[lo] + ((y[hi] - y[lo]) * (p - x[lo])) / (x[hi] - x[lo]);
   }

@@ -44,7 +44,9 @@
  * Item attributes are hashed once when the space is built (`prehash`, per catalog); per request
  * the strings (scene, device) are hashed once; per candidate only integer mixes and array reads
  * run, into reused buffers (no allocation). A batch returned by `encode` is valid until the next
- * call on the same extractor.
+ * call on the same extractor. Rankers with an additive logit (LR, FM) are served without the
+ * vectors: rank/fused.ts sums the same entries from per-item and per-request partial sums,
+ * through this extractor's request part and scratch (`requestPart`, `emitShared`, `scatterUser`).
  */
 import type { CategoricalColumn, ItemCatalog } from '../funnel/catalog.js';
 import type { Provenance } from '../funnel/types.js';
@@ -776,14 +778,16 @@ class PopularityColumn {
 export class FeatureExtractor {
   private readonly cols: PopularityColumn[] = [];
   /** spec s → [numerator column, denominator column or -1]. */
-  private readonly specCols: Int32Array;
+  /** @internal */ readonly specCols: Int32Array;
+  /** @internal per spec: how often its popularity arrays change (the bucket of its window's level), ms. */
+  readonly specGranularity: Float64Array;
   private readonly raw: RawBatch;
   private readonly batch: FeatureBatch;
   // request scratch (dense by item / affinity code, reset after each request)
-  private readonly touchItem: Float64Array;
-  private readonly touchCode: Float64Array;
-  private readonly affDense: Float64Array[];
-  private readonly reqRaw = new Int32Array(REQUEST_SIDES.length);
+  /** @internal */ readonly touchItem: Float64Array;
+  /** @internal */ readonly touchCode: Float64Array;
+  /** @internal */ readonly affDense: Float64Array[];
+  /** @internal */ readonly reqRaw = new Int32Array(REQUEST_SIDES.length);
   private readonly shCat = new Int32Array(8);
   private readonly shFld = new Uint8Array(8);
   /** One candidate's continuous values. */
@@ -822,9 +826,11 @@ export class FeatureExtractor {
       return i;
     };
     this.specCols = new Int32Array(2 * c.popularity.length);
+    this.specGranularity = new Float64Array(c.popularity.length);
     c.popularity.forEach((p, s) => {
       this.specCols[2 * s] = colFor(p.type, p.windowMs);
       this.specCols[2 * s + 1] = p.per ? colFor(p.per, p.windowMs) : -1;
+      this.specGranularity[s] = this.cols[this.specCols[2 * s]].granularityMs;
     });
     this.raw = new RawBatch(space.requestDense.length, space.candidateDense.length);
     this.batch = newFeatureBatch(space.dim);
@@ -971,68 +977,24 @@ export class FeatureExtractor {
     const Cc = sp.candidateDense.length;
 
     // ---- request part
-    const local = now + c.utcOffsetMinutes * 60_000;
-    const day = Math.floor(local / DAY_MS);
-    const hour = Math.floor((local - day * DAY_MS) / HOUR_MS);
-    const weekday = (((day + 4) % 7) + 7) % 7; // 1970-01-01 was a Thursday; 0 = Sunday
-    const rr = this.reqRaw;
-    rr[0] = hashInt(F.user, info.user >= 0 ? info.user : -1) | 0;
-    rr[1] = hashStr(F.scene, info.scene ?? '') | 0;
-    rr[2] = hashStr(F.device, info.device ?? '') | 0;
-    rr[3] = hashInt(F.hour, hour) | 0;
-    rr[4] = hashInt(F.weekday, weekday) | 0;
+    const sn = this.requestPart(state);
     const shCat = this.shCat;
     const shFld = this.shFld;
-    let sn = 0;
-    shCat[sn] = bucketOf(rr[3], hb, hs);
-    shFld[sn++] = F.hour;
-    shCat[sn] = bucketOf(rr[4], hb, hs);
-    shFld[sn++] = F.weekday;
-    shCat[sn] = bucketOf(rr[2], hb, hs);
-    shFld[sn++] = F.device;
-    shCat[sn] = bucketOf(rr[1], hb, hs);
-    shFld[sn++] = F.scene;
-    if (c.userId && info.user >= 0) {
-      shCat[sn] = bucketOf(rr[0], hb, hs);
-      shFld[sn++] = F.user;
-    }
     if (raw) {
       raw.sharedN = sn;
       raw.sharedIdx.set(shCat.subarray(0, sn));
       raw.sharedFld.set(shFld.subarray(0, sn));
       for (let j = 0; j < Cr; j++) raw.sharedDense[j] = info.user >= 0 ? state.activity[j] : NaN;
     } else if (enc) {
-      const sh = enc.shared;
-      ensureVector(sh, sn + Cr * w);
-      const f = this.fields ? sh.fields : undefined;
-      for (let k = 0; k < sn; k++) {
-        sh.indices[k] = shCat[k];
-        sh.values[k] = 1;
-        if (f) f[k] = shFld[k];
-      }
-      let s = sn;
-      for (let j = 0; j < Cr; j++) s = sp.emitDense(j, info.user >= 0 ? Math.fround(state.activity[j]) : NaN, sh.indices, sh.values, f, s);
-      sh.nnz = s;
+      this.emitShared(state, sn, enc.shared);
       enc.dim = sp.dim;
     }
 
     // ---- scatter the user's state into dense scratch
+    this.scatterUser(state);
     const affDense = this.affDense;
-    for (let a = 0; a < state.affinity.length; a++) {
-      const af = state.affinity[a];
-      for (let k = 0; k < af.codes.length; k++) affDense[a][af.codes[k]] = af.values[k];
-    }
     const touchItem = this.touchItem;
     const touchCode = this.touchCode;
-    const ri = state.recentItems;
-    const rt = state.recentTs;
-    for (let k = ri.length - 1; k >= 0; k--) {
-      // oldest first so that the most recent touch wins
-      const it = ri[k];
-      if (it < 0 || it >= N) continue;
-      touchItem[it] = rt[k];
-      for (let p = sp.affPtr[it]; p < sp.affPtr[it + 1]; p++) touchCode[sp.affCodes[p]] = rt[k];
-    }
     const affTotalLast = state.affinity.length ? state.affinity[state.affinity.length - 1].total : 0;
     const nAff = state.affinity.length;
 
@@ -1242,16 +1204,104 @@ export class FeatureExtractor {
       rowPtr[r + 1] = e;
     }
 
-    // ---- reset the scratch
+    this.resetUser(state);
+  }
+
+  /**
+   * @internal The request's categorical entries (hashed) into `shCat` / `shFld` and the raw
+   * request-side hashes into `reqRaw`; returns their number.
+   */
+  requestPart(state: RequestState): number {
+    const sp = this.space;
+    const c = sp.config;
+    const F = sp.F;
+    const info = state.info;
+    const hb = sp.hashBase;
+    const hs = sp.hashSize;
+    const local = info.now + c.utcOffsetMinutes * 60_000;
+    const day = Math.floor(local / DAY_MS);
+    const hour = Math.floor((local - day * DAY_MS) / HOUR_MS);
+    const weekday = (((day + 4) % 7) + 7) % 7; // 1970-01-01 was a Thursday; 0 = Sunday
+    const rr = this.reqRaw;
+    rr[0] = hashInt(F.user, info.user >= 0 ? info.user : -1) | 0;
+    rr[1] = hashStr(F.scene, info.scene ?? '') | 0;
+    rr[2] = hashStr(F.device, info.device ?? '') | 0;
+    rr[3] = hashInt(F.hour, hour) | 0;
+    rr[4] = hashInt(F.weekday, weekday) | 0;
+    const shCat = this.shCat;
+    const shFld = this.shFld;
+    let sn = 0;
+    shCat[sn] = bucketOf(rr[3], hb, hs);
+    shFld[sn++] = F.hour;
+    shCat[sn] = bucketOf(rr[4], hb, hs);
+    shFld[sn++] = F.weekday;
+    shCat[sn] = bucketOf(rr[2], hb, hs);
+    shFld[sn++] = F.device;
+    shCat[sn] = bucketOf(rr[1], hb, hs);
+    shFld[sn++] = F.scene;
+    if (c.userId && info.user >= 0) {
+      shCat[sn] = bucketOf(rr[0], hb, hs);
+      shFld[sn++] = F.user;
+    }
+    return sn;
+  }
+
+  /** @internal The encoded shared part (after `requestPart`, whose `sn` entries it takes). */
+  emitShared(state: RequestState, sn: number, sh: SparseVector): void {
+    const sp = this.space;
+    const Cr = sp.requestDense.length;
+    ensureVector(sh, sn + Cr * sp.width);
+    const f = this.fields ? sh.fields : undefined;
+    for (let k = 0; k < sn; k++) {
+      sh.indices[k] = this.shCat[k];
+      sh.values[k] = 1;
+      if (f) f[k] = this.shFld[k];
+    }
+    let s = sn;
+    for (let j = 0; j < Cr; j++) s = sp.emitDense(j, state.info.user >= 0 ? Math.fround(state.activity[j]) : NaN, sh.indices, sh.values, f, s);
+    sh.nnz = s;
+  }
+
+  /**
+   * @internal Scatters the user's state into the dense scratch: affinity weights by code
+   * (`affDense`), last touch time by item (`touchItem`) and by affinity code (`touchCode`).
+   * `resetUser` with the same state clears it.
+   */
+  scatterUser(state: RequestState): void {
+    const sp = this.space;
+    const N = sp.catalog.size;
+    const affDense = this.affDense;
     for (let a = 0; a < state.affinity.length; a++) {
       const af = state.affinity[a];
-      for (let k = 0; k < af.codes.length; k++) affDense[a][af.codes[k]] = 0;
+      for (let k = 0; k < af.codes.length; k++) affDense[a][af.codes[k]] = af.values[k];
     }
+    const touchItem = this.touchItem;
+    const touchCode = this.touchCode;
+    const ri = state.recentItems;
+    const rt = state.recentTs;
+    for (let k = ri.length - 1; k >= 0; k--) {
+      // oldest first so that the most recent touch wins
+      const it = ri[k];
+      if (it < 0 || it >= N) continue;
+      touchItem[it] = rt[k];
+      for (let p = sp.affPtr[it]; p < sp.affPtr[it + 1]; p++) touchCode[sp.affCodes[p]] = rt[k];
+    }
+  }
+
+  /** @internal Clears what `scatterUser` wrote. */
+  resetUser(state: RequestState): void {
+    const sp = this.space;
+    const N = sp.catalog.size;
+    for (let a = 0; a < state.affinity.length; a++) {
+      const af = state.affinity[a];
+      for (let k = 0; k < af.codes.length; k++) this.affDense[a][af.codes[k]] = 0;
+    }
+    const ri = state.recentItems;
     for (let k = 0; k < ri.length; k++) {
       const it = ri[k];
       if (it < 0 || it >= N) continue;
-      touchItem[it] = NaN;
-      for (let p = sp.affPtr[it]; p < sp.affPtr[it + 1]; p++) touchCode[sp.affCodes[p]] = NaN;
+      this.touchItem[it] = NaN;
+      for (let p = sp.affPtr[it]; p < sp.affPtr[it + 1]; p++) this.touchCode[sp.affCodes[p]] = NaN;
     }
   }
 }

@@ -18,7 +18,7 @@
 import { normalFrom, runFit, seededRandom, type EpochTrainer } from './fit.js';
 import { maxRowEntries } from './lr.js';
 import { rankerArray, writeRankerFiles, type RankerManifest } from './registry.js';
-import { sigmoid, softplus, type FeatureBatch, type LabeledRows, type Ranker, type RankerFitOptions, type RankerFitReport, type SparseRows } from './types.js';
+import { sigmoid, softplus, type AdditiveForm, type FeatureBatch, type LabeledRows, type Ranker, type RankerFitOptions, type RankerFitReport, type SparseRows } from './types.js';
 
 export interface FmOptions {
   /** Heads, each trained on its label column (default ['click']). */
@@ -346,6 +346,12 @@ export class FactorizationMachine implements Ranker, EpochTrainer {
       res[r] = lin + 0.5 * pair;
     }
     return res;
+  }
+
+  additiveForm(head: number): AdditiveForm {
+    const w = this.w[head];
+    if (!w) throw new RangeError(`fm: head ${head} out of range [0, ${this.heads.length})`);
+    return { dim: this.dim, w, V: this.V[head], k: this.k };
   }
 
   predict(batch: FeatureBatch, out?: Float32Array[]): Float32Array[] {

@@ -60,6 +60,7 @@ export {
 } from './calibration.js';
 export { auc, logLoss, gauc, meanClickRank, evaluateHead, groupRows, type HeadEvaluation } from './metrics.js';
 export { expectedClicks, rankFusion, replaySynth, type SynthReplayOptions, type SynthReplayReport, type OrderingFigures } from './evaluate.js';
+export { FusedScorer } from './fused.js';
 export { RankingModel, RANKING_FILE, loadRankingComponent, type RankingModelJSON } from './model.js';
 export { loadRanker, registerRanker, rankerKinds, readRankerFiles, writeRankerFiles, type RankerLoader, type RankerManifest } from './registry.js';
 export { trainRanker, createRanker, predictRows, RANKER_MODELS, type RankerModelKind, type RankerTrainOptions, type RankerTrainingReport } from './trainer.js';

@@ -14,7 +14,7 @@
  */
 import { runFit, type EpochTrainer } from './fit.js';
 import { rankerArray, writeRankerFiles, type RankerManifest } from './registry.js';
-import { sigmoid, softplus, type FeatureBatch, type LabeledRows, type Ranker, type RankerFitOptions, type RankerFitReport, type SparseRows } from './types.js';
+import { sigmoid, softplus, type AdditiveForm, type FeatureBatch, type LabeledRows, type Ranker, type RankerFitOptions, type RankerFitReport, type SparseRows } from './types.js';
 
 export interface LrOptions {
   /** Heads, each trained on its label column (default ['click']). */
@@ -259,6 +259,12 @@ export class LogisticRegression implements Ranker, EpochTrainer {
       res[r] = z;
     }
     return res;
+  }
+
+  additiveForm(head: number): AdditiveForm {
+    const w = this.w[head];
+    if (!w) throw new RangeError(`lr: head ${head} out of range [0, ${this.heads.length})`);
+    return { dim: this.dim, w, V: new Float32Array(0), k: 0 };
   }
 
   predict(batch: FeatureBatch, out?: Float32Array[]): Float32Array[] {

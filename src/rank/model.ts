@@ -16,7 +16,7 @@ import type { ItemCatalog } from '../funnel/catalog.js';
 import { calibratorFromJSON, IdentityCalibrator, type Calibrator, type CalibratorJSON } from './calibration.js';
 import { FeatureSpace, type FeatureSpaceJSON } from './features.js';
 import { loadRanker } from './registry.js';
-import type { FeatureBatch, Ranker } from './types.js';
+import { sigmoid, type FeatureBatch, type Ranker } from './types.js';
 
 export const RANKING_FILE = 'ranking.json';
 export const RANKING_FORMAT = 'funnel-ranking-model';
@@ -79,8 +79,26 @@ export class RankingModel {
   /** One score per candidate: Σ_h weight_h · calibrated p_h. */
   score(batch: FeatureBatch, out?: Float32Array): Float32Array {
     const n = batch.rows.rows;
-    const res = out ?? new Float32Array(n);
-    const p = this.probabilities(batch);
+    return this.combine(this.probabilities(batch), n, out ?? new Float32Array(n));
+  }
+
+  /**
+   * Scores from the heads' logits (one array per head, `n` entries; heads of weight 0 are not
+   * read): σ, calibration and the weighted sum, exactly as `score` does after the ranker's
+   * `logits`. The arrays are overwritten with the calibrated probabilities.
+   */
+  scoreLogits(logits: Float32Array[], n: number, out: Float32Array = new Float32Array(n)): Float32Array {
+    for (let h = 0; h < logits.length; h++) {
+      if (this.weights[h] === 0) continue;
+      const z = logits[h];
+      for (let r = 0; r < n; r++) z[r] = sigmoid(z[r]);
+      const c = this.calibrators[h];
+      if (c.kind !== 'identity') for (let r = 0; r < n; r++) z[r] = c.map(z[r]);
+    }
+    return this.combine(logits, n, out);
+  }
+
+  private combine(p: Float32Array[], n: number, res: Float32Array): Float32Array {
     res.fill(0, 0, n);
     for (let h = 0; h < p.length; h++) {
       const w = this.weights[h];

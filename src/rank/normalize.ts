@@ -8,6 +8,7 @@
  * Fitted once on the training samples' raw values and stored with the model, so training and
  * serving normalise identically.
  */
+import { floorIndex } from './search.js';
 
 export interface NormalizerJSON {
   names: string[];
@@ -85,14 +86,9 @@ export class QuantileNormalizer {
     if (m === 0) return 0.5;
     if (x <= k[0]) return p[0];
     if (x >= k[m - 1]) return p[m - 1];
-    let lo = 0;
-    let hi = m - 1; // k[lo] < x < k[hi]
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >> 1;
-      if (k[mid] <= x) lo = mid;
-      else hi = mid;
-    }
+    const lo = floorIndex(k, x); // k[lo] <= x < k[lo + 1]
     if (k[lo] === x) return p[lo];
+    const hi = lo + 1;
     return p[lo] + ((p[hi] - p[lo]) * (x - k[lo])) / (k[hi] - k[lo]);
   }
 

@@ -117,6 +117,29 @@ export interface Ranker {
   save(dir: string): Promise<void>;
   /** Whether `predict` reads the entries' fields (field-aware models); LR and FM do not. */
   readonly usesFields?: boolean;
+  /**
+   * The parameters of head `head` when its logit has the additive (factorisation machine) form
+   * of `AdditiveForm`; absent for rankers whose logit does not. Lets a scorer sum parts of the
+   * logit ahead of time (per item at load, per request: fused.ts) with the same result.
+   */
+  additiveForm?(head: number): AdditiveForm;
+}
+
+/**
+ * A logit that sums over a vector's entries e = (i, x) (LR: k = 0):
+ *
+ *   z = w[dim] + Σ_e w[i]·x + ½ Σ_f [ (Σ_e V[i·k+f]·x)² − Σ_e (V[i·k+f]·x)² ]
+ *
+ * so it is a function of the sums (Σ w·x, Σ_e V·x per factor, Σ (V·x)²), each additive over
+ * any split of the entries. The arrays are the ranker's own (read, never written).
+ */
+export interface AdditiveForm {
+  dim: number;
+  /** dim + 1 weights, the bias at dim. */
+  w: Float32Array;
+  /** Factors: dim × k, row-major (empty when k = 0). */
+  V: Float32Array;
+  k: number;
 }
 
 /** An empty shared part (for batches that are plain rows, e.g. training data). */
