@@ -76,8 +76,9 @@ function validationNdcg(split: Split): (m: LedModel) => Promise<number> {
 }
 
 function specs(o: Required<Pick<CompareOptions, 'dim' | 'epochs' | 'seed'>>): Record<string, Spec> {
+  // A fixed epoch budget (no early stopping, as the paper); the best validation checkpoint is kept.
   const led = (extra: Partial<LedOptions>) => (split: Split, prepared: Record<string, unknown>) => ({
-    dim: o.dim, epochs: o.epochs, patience: 5, batchSize: 64, seed: o.seed, validate: validationNdcg(split), ...extra, ...prepared,
+    dim: o.dim, epochs: o.epochs, patience: o.epochs, batchSize: 32, seed: o.seed, validate: validationNdcg(split), ...extra, ...prepared,
   });
   return {
     pop: { model: 'Popularity (GBO)', loss: '', init: '', tuning: '', create: () => new PopularityModel() as RetrievalModel<never>, options: () => ({}) },
@@ -110,8 +111,9 @@ function specs(o: Required<Pick<CompareOptions, 'dim' | 'epochs' | 'seed'>>): Re
 /** Makes the split of `protocol` over `data` (seeded). */
 export function makeSplit(data: Timelines, opts: CompareOptions = {}): Split {
   const seed = opts.seed ?? 1;
-  // Ratings (any finite value) get the Mult-VAE filter by default; value-less events keep all.
-  const rated = data.values !== undefined && data.values.some((v) => Number.isFinite(v));
+  // Explicit ratings (every event has a value, as MovieLens) get the Mult-VAE filter by default;
+  // implicit logs (views, clicks... with values only on some events) keep every event.
+  const rated = data.values !== undefined && data.values.length > 0 && data.values.every((v) => Number.isFinite(v));
   const valueAbove = 'valueAbove' in opts ? opts.valueAbove : rated ? 3.5 : undefined;
   switch (opts.protocol ?? 'strong') {
     case 'strong': {
