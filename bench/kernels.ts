@@ -20,17 +20,9 @@ import type { Kernels } from '../src/math/kernels/index.js';
 import { createProgress } from '../src/util/progress.js';
 import { intOption } from '../src/cli/args.js';
 import { rsvd } from '../src/math/rsvd.js';
+import { seededUniform } from '../src/math/rng.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededUniform;
 const rand = rng(7);
 function randn(len: number): Float32Array {
   const a = new Float32Array(len);

@@ -17,21 +17,13 @@ import { parseArgs } from 'node:util';
 import { intOption } from '../src/cli/args.js';
 import { MemoryProfileStore } from '../src/profiles/memory.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../src/profiles/window.js';
+import { seededUniform } from '../src/math/rng.js';
 
 function quantile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededUniform;
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const { values } = parseArgs({

@@ -40,6 +40,7 @@ import { buildSamples, loggedEventsFromSynth, type ImpressionRequest } from '../
 import { trainRanker } from '../src/rank/trainer.js';
 import { rowsBatch } from '../src/rank/types.js';
 import { run as runProfiles } from './profiles.js';
+import { seededUniform } from '../src/math/rng.js';
 
 const GENERATORS = ['led', 'itemknn', 'popular', 'fresh'];
 
@@ -53,16 +54,7 @@ function quantile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededUniform;
 
 /** Provenance as 4 generators with quotas would give it (each proposes an item with probability ~0.35). */
 function provenanceOf(item: number, salt: number): Provenance[] {

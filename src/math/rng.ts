@@ -206,3 +206,12 @@ export class Mulberry32 extends RngBase {
     return (t ^ (t >>> 14)) >>> 0;
   }
 }
+
+/**
+ * A seeded uniform [0, 1) function (mulberry32, as `new Mulberry32(seed).next`): for tests,
+ * benchmarks and shuffles that want a plain `() => number`.
+ */
+export function seededUniform(seed: number): () => number {
+  const r = new Mulberry32(seed);
+  return () => r.nextFloat();
+}

@@ -5,6 +5,7 @@
  */
 import { auc, logLoss } from './metrics.js';
 import { checkLabels, checkRows, rowsBatch, sigmoid, type FeatureBatch, type LabeledRows, type RankerFitOptions, type RankerFitReport } from './types.js';
+import { seededUniform } from '../math/rng.js';
 
 /** What a model gives the loop. */
 export interface EpochTrainer {
@@ -18,17 +19,8 @@ export interface EpochTrainer {
   restore(s: unknown): void;
 }
 
-/** mulberry32: a small seeded generator for shuffling and initialisation. */
-export function seededRandom(seed: number): () => number {
-  let a = (seed >>> 0) ^ 0x9e3779b9;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a small seeded generator for shuffling and initialisation (src/math/rng.ts). */
+export const seededRandom = seededUniform;
 
 /** A standard normal draw from a uniform source (Box-Muller). */
 export function normalFrom(rand: () => number): number {

@@ -15,21 +15,13 @@ import {
 } from '../../src/math/kernels/index.js';
 import type { Kernels } from '../../src/math/kernels/index.js';
 import { doctorReport, formatReport } from '../../src/cli/commands/doctor.js';
+import { seededUniform } from '../../src/math/rng.js';
 
 const forced = (process.env.FUNNEL_KERNELS ?? '').toLowerCase();
 const skipNative = nativeKernels ? false : forced === 'native' ? false : 'native addon not built';
 const TOL = 1e-5;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededUniform;
 const rand = rng(12345);
 function randn(len: number, scale = 1): Float32Array {
   const a = new Float32Array(len);

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import type { ProfileStore } from '../../src/profiles/types.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS, type LevelSpec, bucketOf, resolveWindow } from '../../src/profiles/window.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { seededUniform } from '../../src/math/rng.js';
 
 export interface ProfileHarnessOptions {
   levels?: LevelSpec[];
@@ -26,16 +27,7 @@ export interface ProfileHarness {
 /** Midnight UTC: aligned to minutes, hours and days. */
 export const T0 = Date.UTC(2026, 0, 1);
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const mulberry32 = seededUniform;
 
 interface RefEvent {
   user: number;

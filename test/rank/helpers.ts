@@ -6,6 +6,7 @@ import { MemoryProfileStore } from '../../src/profiles/memory.js';
 import { FeatureExtractor, FeatureSpace, type FeatureConfig } from '../../src/rank/features.js';
 import { LoggedEventsBuilder, loggedEventsFromSynth, type ImpressionRequest, type LoggedEvents } from '../../src/rank/samples.js';
 import type { SparseRows } from '../../src/rank/types.js';
+import { seededUniform } from '../../src/math/rng.js';
 
 export const T0 = Date.UTC(2026, 0, 5, 10, 0, 0);
 
@@ -69,13 +70,4 @@ export function rowOf(x: SparseRows, r: number): [number, number, number][] {
 }
 
 /** A seeded uniform generator. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = seededUniform;
