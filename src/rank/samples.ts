@@ -169,20 +169,25 @@ class Interner {
 export function loggedEventsFromEvents(events: Iterable<(Event & { userIdx: number; itemIdx: number }) | StoredEvent>): LoggedEvents {
   const b = new LoggedEventsBuilder();
   for (const e of events) {
-    const ctx = e.context ?? {};
-    b.add({
-      user: e.userIdx,
-      item: e.itemIdx,
-      type: e.type,
-      timestamp: e.timestamp,
-      ...(ctx.requestId !== undefined ? { requestId: ctx.requestId } : {}),
-      ...(typeof ctx.position === 'number' ? { position: ctx.position } : {}),
-      ...(typeof ctx.scene === 'string' ? { scene: ctx.scene } : {}),
-      ...(typeof ctx.device === 'string' ? { device: ctx.device } : {}),
-      ...(ctx.sources !== undefined ? { sources: decodeSources(ctx.sources) } : {}),
-    });
+    addStored(b, e);
   }
   return b.build();
+}
+
+/** Adds one stored event (its context: request id, position, scene, device, sources). */
+function addStored(b: LoggedEventsBuilder, e: (Event & { userIdx: number; itemIdx: number }) | StoredEvent): void {
+  const ctx = e.context ?? {};
+  b.add({
+    user: e.userIdx,
+    item: e.itemIdx,
+    type: e.type,
+    timestamp: e.timestamp,
+    ...(ctx.requestId !== undefined ? { requestId: ctx.requestId } : {}),
+    ...(typeof ctx.position === 'number' ? { position: ctx.position } : {}),
+    ...(typeof ctx.scene === 'string' ? { scene: ctx.scene } : {}),
+    ...(typeof ctx.device === 'string' ? { device: ctx.device } : {}),
+    ...(ctx.sources !== undefined ? { sources: decodeSources(ctx.sources) } : {}),
+  });
 }
 
 /** Logged events from `funnel synth` batches (the ground-truth generator's columns). */
@@ -255,19 +260,7 @@ export async function loggedEventsFromStore(store: Store, opts: { since?: number
       ...(opts.types ? { types: opts.types } : {}),
     });
     for (let k = tl.length - 1; k >= 0; k--) {
-      const e = tl[k];
-      const ctx = e.context ?? {};
-      b.add({
-        user: e.userIdx,
-        item: e.itemIdx,
-        type: e.type,
-        timestamp: e.timestamp,
-        ...(ctx.requestId !== undefined ? { requestId: ctx.requestId } : {}),
-        ...(typeof ctx.position === 'number' ? { position: ctx.position } : {}),
-        ...(typeof ctx.scene === 'string' ? { scene: ctx.scene } : {}),
-        ...(typeof ctx.device === 'string' ? { device: ctx.device } : {}),
-        ...(ctx.sources !== undefined ? { sources: decodeSources(ctx.sources) } : {}),
-      });
+      addStored(b, tl[k]);
     }
   }
   return b.build();
