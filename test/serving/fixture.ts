@@ -31,8 +31,10 @@ export async function startServedApp(opts: {
   seed?: number;
   /** Extra fields of the app's configuration (e.g. `impressions: false`). */
   app?: Record<string, unknown>;
+  /** The API key (default derived from the name). */
+  key?: string;
 }): Promise<ServedApp> {
-  const key = `${opts.name}-test-key-0000000001`;
+  const key = opts.key ?? `${opts.name}-test-key-0000000001`;
   const dir = mkdtempSync(join(tmpdir(), `funnel-${opts.name}-`));
   const store = await SqliteStore.open(join(dir, 'app.db'));
   await opts.fill(store);

@@ -4,8 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/server/app.js';
@@ -20,15 +19,16 @@ import { DEFAULT_TRAINING } from '../../src/train/config.js';
 import type { HnswIndex } from '../../src/index/hnsw.js';
 import { SmallRng } from '../../src/models/retrieval/types.js';
 import type { Event, Item } from '../../src/data/model.js';
+import { startServedApp, type ServedApp } from './fixture.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const NOW = Date.now();
 const KEY = 'serving-test-key-000001';
 
-const dir = mkdtempSync(join(tmpdir(), 'funnel-serving-'));
+let served: ServedApp;
+let dir: string;
 let app: FastifyInstance;
 let store: SqliteStore;
-let holder: { close?: () => Promise<void> } | undefined;
 const cfg = resolveConfig({
   training: { led: { dim: 8, epochs: 15, negatives: 20, batchSize: 32, lr: 0.05 }, validationUsers: 20, eventTypes: ['view', 'purchase'] },
   scenes: {
@@ -41,33 +41,32 @@ const cfg = resolveConfig({
 const item = (c: number, q: number): string => `c${c}-i${q}`;
 
 before(async () => {
-  store = await SqliteStore.open(join(dir, 'app.db'));
-  const items: Item[] = [];
-  for (let c = 0; c < 3; c++) for (let q = 0; q < 20; q++) items.push({ id: item(c, q), categories: [`c${c}`], price: 10 + q, createdAt: T0, available: !(c === 2 && q === 0) });
-  await store.upsertItems(items);
-  const rng = new SmallRng(7);
-  const events: Event[] = [];
-  for (let u = 0; u < 240; u++) {
-    const c = u % 3;
-    const seen = new Set<number>();
-    while (seen.size < 8) seen.add(rng.int(20));
-    let t = T0 + u * 1000;
-    for (const q of seen) events.push({ userId: `u${u}`, itemId: item(c, q), type: 'view', timestamp: (t += 10) });
-  }
-  await store.appendEvents(events);
-  await train(store, { modelsDir: join(dir, 'models'), config: cfg, seed: 3 });
-  const config = parseConfig({ apps: { shop: { db: 'app.db', models: 'models', keys: [{ key: KEY, scopes: ['read', 'ingest', 'admin'] }] } } }, { baseDir: dir, source: 'test' });
-  const models = await artifactHolders(config.apps.shop);
-  holder = models;
-  app = await buildApp({ config, tenants: [{ name: 'shop', store, models, config: config.apps.shop }], plugins: [recommendationRoutes], processMetrics: false });
-  await app.ready();
+  served = await startServedApp({
+    name: 'serving',
+    key: KEY,
+    config: cfg,
+    seed: 3,
+    fill: async (s) => {
+      const items: Item[] = [];
+      for (let c = 0; c < 3; c++) for (let q = 0; q < 20; q++) items.push({ id: item(c, q), categories: [`c${c}`], price: 10 + q, createdAt: T0, available: !(c === 2 && q === 0) });
+      await s.upsertItems(items);
+      const rng = new SmallRng(7);
+      const events: Event[] = [];
+      for (let u = 0; u < 240; u++) {
+        const c = u % 3;
+        const seen = new Set<number>();
+        while (seen.size < 8) seen.add(rng.int(20));
+        let t = T0 + u * 1000;
+        for (const q of seen) events.push({ userId: `u${u}`, itemId: item(c, q), type: 'view', timestamp: (t += 10) });
+      }
+      await s.appendEvents(events);
+    },
+  });
+  ({ app, store, dir } = served);
 });
 
 after(async () => {
-  await app?.close();
-  await holder?.close?.();
-  await store?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await served?.close();
 });
 
 const auth = { authorization: `Bearer ${KEY}` };
