@@ -7,6 +7,9 @@
  *   "training": {
  *     "eventTypes": ["view", "click", "add_to_cart", "purchase", "rating", "like"],
  *     "minRating": 3.5,                       // rating events at or below are not positives
+ *     "typeWeights": { "view": 1, "add_to_cart": 3, "purchase": 5 },  // per event type (default 1;
+ *                                             // >= 0, 0: not a positive): LED target weights and
+ *                                             // popularity; types not listed weigh 1
  *     "led": { "dim": 64, "loss": "bpr", "negatives": 200, "epochs": 20 },
  *     "itemknn": { "similarity": "cosine", "k": 100 },
  *     "popularity": { "halfLifeDays": 14 },
@@ -94,9 +97,16 @@ export interface ItemIndexConfig {
 export interface TrainingConfig {
   eventTypes: string[];
   minRating: number;
-  led: Omit<LedOptions, 'validate' | 'onEpoch' | 'initVectors' | 'inputTypes' | 'targetTypes'>;
+  /**
+   * Weight per event type name (finite, >= 0; types not listed weigh 1; custom types allowed).
+   * LED weighs each positive's loss term by it (targets only; weight-0 types are never
+   * targets); popularity sums event weights (count 'users': a user's largest weight on the
+   * item). Item-kNN ignores it.
+   */
+  typeWeights: Record<string, number>;
+  led: Omit<LedOptions, 'validate' | 'onEpoch' | 'initVectors' | 'inputTypes' | 'targetTypes' | 'typeWeights'>;
   itemknn: ItemKnnOptions;
-  popularity: Omit<PopularityOptions, 'categories' | 'now'>;
+  popularity: Omit<PopularityOptions, 'categories' | 'now' | 'typeWeights'>;
   validationUsers: number;
   index: ItemIndexConfig;
   ranker: RankerConfig;
@@ -137,6 +147,7 @@ export const DEFAULT_SCENE: SceneConfig = {
 export const DEFAULT_TRAINING: TrainingConfig = {
   eventTypes: ['view', 'click', 'add_to_cart', 'purchase', 'rating', 'like', 'share'],
   minRating: 3.5,
+  typeWeights: {},
   led: { dim: 64, loss: 'bpr', negatives: 200, epochs: 20, batchSize: 256, lr: 0.005, patience: 3 },
   itemknn: { similarity: 'cosine', k: 100 },
   popularity: { halfLifeDays: 14 },
@@ -170,6 +181,20 @@ export function resolveConfig(raw: unknown, source = 'config'): FunnelConfig {
     if (t.eventTypes !== undefined) {
       if (!Array.isArray(t.eventTypes) || t.eventTypes.some((x) => typeof x !== 'string') || t.eventTypes.length === 0) errors.push('training.eventTypes: must be a non-empty array of event type names');
       else training.eventTypes = t.eventTypes as string[];
+    }
+    if (t.typeWeights !== undefined) {
+      const tw = t.typeWeights;
+      if (!isObj(tw)) errors.push('training.typeWeights: must be an object mapping event type names to weights >= 0');
+      else {
+        let ok = true;
+        for (const [name, w] of Object.entries(tw)) {
+          if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) {
+            errors.push(`training.typeWeights.${name}: must be a number >= 0`);
+            ok = false;
+          }
+        }
+        if (ok) training.typeWeights = { ...(tw as Record<string, number>) };
+      }
     }
     if (t.minRating !== undefined) {
       if (typeof t.minRating !== 'number') errors.push('training.minRating: must be a number');
@@ -215,7 +240,10 @@ export function resolveConfig(raw: unknown, source = 'config'): FunnelConfig {
       }
     }
     if (t.ranker !== undefined) resolveRanker(t.ranker, training.ranker, errors);
-    for (const k of Object.keys(t)) if (!['eventTypes', 'minRating', 'validationUsers', 'led', 'itemknn', 'popularity', 'index', 'ranker'].includes(k)) errors.push(`training.${k}: unknown setting`);
+    if (training.eventTypes.every((ty) => (training.typeWeights[ty] ?? 1) === 0)) {
+      errors.push('training.typeWeights: every type of training.eventTypes has weight 0 (nothing to learn from)');
+    }
+    for (const k of Object.keys(t)) if (!['eventTypes', 'minRating', 'typeWeights', 'validationUsers', 'led', 'itemknn', 'popularity', 'index', 'ranker'].includes(k)) errors.push(`training.${k}: unknown setting`);
   }
   const scenes: Record<string, SceneConfig> = {};
   const s = root.scenes;

@@ -62,6 +62,10 @@ export async function train(store: Store, opts: TrainOptions): Promise<TrainResu
     split = strongGeneralization(data, { valueAbove: undefined, validationUsers: heldOut, testUsers: heldOut, targetSelection: 'last', seed });
   } else log(`only ${eligible} users with 5+ events: no held-out evaluation, LED trains for its full epochs`);
 
+  // Per-type weights (training.typeWeights) as arrays indexed by the store's type codes.
+  const typeWeights = typeWeightsByCode(cfg.typeWeights, await store.eventTypes());
+  if (typeWeights && split) keepHeaviestTypes(split.train, split.trainUsers, data, typeWeights);
+
   const metrics: Record<string, unknown> = {};
   const measure = async (name: string, model: RetrievalModel<never>) => {
     if (!split) return;
@@ -72,6 +76,7 @@ export async function train(store: Store, opts: TrainOptions): Promise<TrainResu
   const led = new LedModel();
   const ledReport = await led.fit(split ? split.train : data, {
     ...cfg.led,
+    ...(typeWeights ? { typeWeights } : {}),
     seed,
     ...(split ? { validate: async (m: LedModel) => (await evaluate(m as RetrievalModel<never>, split!.validation, { metrics: ['ndcg@100'] })).metrics['ndcg@100'] } : {}),
     onEpoch: (e) => log(`led epoch ${e.epoch}: loss ${e.loss.toFixed(4)}${e.validation !== undefined ? `, validation NDCG@100 ${e.validation.toFixed(4)}` : ''} (${e.seconds.toFixed(1)} s)`),
@@ -82,12 +87,13 @@ export async function train(store: Store, opts: TrainOptions): Promise<TrainResu
   await knn.fit(split ? split.train : data, cfg.itemknn);
   await measure('itemknn', knn as RetrievalModel<never>);
   const pop = new PopularityModel();
-  await pop.fit(split ? split.train : data, cfg.popularity);
+  const popOpts = { ...cfg.popularity, ...(typeWeights ? { typeWeights } : {}) };
+  await pop.fit(split ? split.train : data, popOpts);
   await measure('popularity', pop as RetrievalModel<never>);
   // The serving versions of item-kNN and popularity see every event.
   if (split) {
     await knn.fit(data, cfg.itemknn);
-    await pop.fit(data, cfg.popularity);
+    await pop.fit(data, popOpts);
   }
 
   // The ranking stage, when a scene scores with the ranker (rank/from-store.ts).
@@ -139,6 +145,44 @@ export async function train(store: Store, opts: TrainOptions): Promise<TrainResu
   );
   log(`artifact ${result.manifest.version} written to ${result.dir}`);
   return result;
+}
+
+/**
+ * `training.typeWeights` (type name → weight) as an array indexed by the store's type codes
+ * (types not listed, and codes past the end, weigh 1); undefined when every weight is 1, so
+ * that training without weights is exactly the unweighted one.
+ */
+export function typeWeightsByCode(byName: Record<string, number>, codes: Map<number, string>): Float32Array | undefined {
+  if (Object.values(byName).every((w) => w === 1)) return undefined;
+  let max = -1;
+  for (const c of codes.keys()) if (c > max) max = c;
+  const out = new Float32Array(max + 1).fill(1);
+  for (const [c, name] of codes) if (byName[name] !== undefined) out[c] = byName[name];
+  return out;
+}
+
+/**
+ * The held-out split dedupes each user's (user, item) events keeping the first, which is
+ * usually the lightest (a view before the purchase): give each kept event the type of the
+ * user's heaviest event on that item, so the weights see the purchase.
+ */
+function keepHeaviestTypes(train: Timelines, trainUsers: Int32Array, data: Timelines, w: Float32Array): void {
+  if (!train.types || !data.types) return;
+  const weightOf = (c: number) => (c < w.length ? w[c] : 1);
+  const bestType = new Int32Array(data.numItems);
+  const stamp = new Int32Array(data.numItems).fill(-1);
+  for (let r = 0; r < train.numUsers; r++) {
+    const u = trainUsers[r];
+    for (let p = data.indptr[u]; p < data.indptr[u + 1]; p++) {
+      const i = data.items[p];
+      const c = data.types[p];
+      if (stamp[i] !== r) {
+        stamp[i] = r;
+        bestType[i] = c;
+      } else if (weightOf(c) > weightOf(bestType[i])) bestType[i] = c;
+    }
+    for (let p = train.indptr[r]; p < train.indptr[r + 1]; p++) if (stamp[train.items[p]] === r) train.types[p] = bestType[train.items[p]];
+  }
 }
 
 /** The ranker's figures for the manifest (reliability tables stay in the ranker folder). */

@@ -62,6 +62,13 @@ export interface LedOptions {
   /** Event type codes used as input (default: all) and as targets (default: all). */
   inputTypes?: number[];
   targetTypes?: number[];
+  /**
+   * Weight per event type code (index = `Timelines.types` code; codes past the end weigh 1):
+   * each positive's term of the loss (and its gradient) is multiplied by the weight of its
+   * event's type. Targets only: the user encoding stays the unweighted mean of the input items.
+   * Events of weight-0 types are never targets. Weights must be finite and >= 0; needs types.
+   */
+  typeWeights?: Float32Array | number[];
   /** Maximum positives per user and batch (default 64; longer targets are subsampled). */
   maxTargets?: number;
   epochs?: number;
@@ -183,6 +190,8 @@ export interface LedBatch {
   inItems: Int32Array;
   tgtPtr: Int32Array;
   tgtItems: Int32Array;
+  /** Per-target loss weights, parallel to tgtItems (default: all 1). */
+  tgtWeights?: Float32Array;
   /** N ids shared by the batch, or users × N ids (row r: user r's) with `negativesPerUser`. */
   negatives: Int32Array;
 }
@@ -257,8 +266,8 @@ export class LedBatchGradients {
     this.slotNeg = new Int32Array(M);
   }
 
-  /** Convenience form of `run` with per-user lists (tests). */
-  runLists(inputs: number[][], targets: number[][], negIdx: Int32Array): number {
+  /** Convenience form of `run` with per-user lists (tests); `weights` parallel to `targets`. */
+  runLists(inputs: number[][], targets: number[][], negIdx: Int32Array, weights?: number[][]): number {
     const nb = inputs.length;
     const inPtr = new Int32Array(nb + 1);
     const tgtPtr = new Int32Array(nb + 1);
@@ -266,12 +275,15 @@ export class LedBatchGradients {
       inPtr[r + 1] = inPtr[r] + inputs[r].length;
       tgtPtr[r + 1] = tgtPtr[r] + targets[r].length;
     }
-    return this.run({ users: nb, inPtr, inItems: Int32Array.from(inputs.flat()), tgtPtr, tgtItems: Int32Array.from(targets.flat()), negatives: negIdx });
+    return this.run({
+      users: nb, inPtr, inItems: Int32Array.from(inputs.flat()), tgtPtr, tgtItems: Int32Array.from(targets.flat()), negatives: negIdx,
+      ...(weights ? { tgtWeights: Float32Array.from(weights.flat()) } : {}),
+    });
   }
 
   run(batch: LedBatch): number {
     const { dim: d, numItems: I, base, P, bias, tuning, loss } = this.p;
-    const { users: nb, inPtr, inItems, tgtPtr, tgtItems, negatives: negIdx } = batch;
+    const { users: nb, inPtr, inItems, tgtPtr, tgtItems, negatives: negIdx, tgtWeights: tw } = batch;
     // N: negatives scored per user; M: negative rows of the batch (N shared, or nb·N per user).
     const perUser = this.p.negativesPerUser === true;
     const N = perUser ? this.p.negatives : negIdx.length;
@@ -280,6 +292,7 @@ export class LedBatchGradients {
     if (M > this.slotNeg.length) throw new Error(`led: batch has ${M} negative rows, capacity ${this.slotNeg.length}`);
     const nt = tgtPtr[nb];
     const nIn = inPtr[nb];
+    if (tw && tw.length < nt) throw new Error(`led: batch has ${tw.length} target weights, expected ${nt}`);
     const project = tuning === 'project';
     const { gV, gB, gP } = this;
     this.posUser = grownInt(this.posUser, nt);
@@ -322,7 +335,8 @@ export class LedBatchGradients {
     G.fill(0, 0, nb * N);
     let lossSum = 0;
     if (loss === 'bpr') {
-      lossSum = kernels.bprPairs(nb, N, S, tgtPtr, sp, norm / N, G, gpos, this.wantLoss) / norm;
+      if (!tw) lossSum = kernels.bprPairs(nb, N, S, tgtPtr, sp, norm / N, G, gpos, this.wantLoss) / norm;
+      else lossSum = this.weightedBpr(nb, N, tgtPtr, tw, norm) / norm;
     } else {
       for (let r = 0; r < nb; r++) {
         const t0 = tgtPtr[r];
@@ -330,13 +344,17 @@ export class LedBatchGradients {
         if (t0 === t1) continue;
         const so = r * N;
         if (loss === 'ns') {
+          // Each positive's term is w_q·(softplus(−s_q) + (1/N) Σ_n softplus(s_n)).
+          let wSum = 0;
           for (let q = t0; q < t1; q++) {
-            lossSum += softplus(-sp[q]);
-            gpos[q] = -sigmoid(-sp[q]) * norm;
+            const wq = tw ? tw[q] : 1;
+            lossSum += wq * softplus(-sp[q]);
+            gpos[q] = -sigmoid(-sp[q]) * norm * wq;
+            wSum += wq;
           }
-          const inv = (norm * (t1 - t0)) / N;
+          const inv = (norm * wSum) / N;
           for (let n = 0; n < N; n++) {
-            lossSum += (softplus(S[so + n]) * (t1 - t0)) / N;
+            lossSum += (softplus(S[so + n]) * wSum) / N;
             G[so + n] = sigmoid(S[so + n]) * inv;
           }
           continue;
@@ -352,18 +370,19 @@ export class LedBatchGradients {
         for (let n = 0; n < N; n++) uSum += Math.exp(S[so + n] - uMax);
         let coef = 0;
         for (let q = t0; q < t1; q++) {
+          const wq = tw ? tw[q] : 1;
           if (loss === 'softmax') {
-            lossSum += -(sp[q] - uMax) + Math.log(uSum);
-            gpos[q] = -norm;
-            coef += norm / uSum;
+            lossSum += wq * (-(sp[q] - uMax) + Math.log(uSum));
+            gpos[q] = -norm * wq;
+            coef += (norm * wq) / uSum;
           } else {
             const w = ((this.p.candidates ?? I) - 1) / N;
             const mx = sp[q] > uMax ? sp[q] : uMax;
             const ep = Math.exp(sp[q] - mx);
             const z = ep + w * uSum * Math.exp(uMax - mx);
-            lossSum += -(sp[q] - mx) + Math.log(z);
-            gpos[q] = (-1 + ep / z) * norm;
-            coef += ((w * Math.exp(uMax - mx)) / z) * norm;
+            lossSum += wq * (-(sp[q] - mx) + Math.log(z));
+            gpos[q] = (-1 + ep / z) * norm * wq;
+            coef += ((w * Math.exp(uMax - mx)) / z) * norm * wq;
           }
         }
         for (let n = 0; n < N; n++) G[so + n] = coef * Math.exp(S[so + n] - uMax);
@@ -428,6 +447,47 @@ export class LedBatchGradients {
     kernels.axpyRows(nt, d, gpos, U, posUser, grad, slotPos);
     kernels.embeddingBagBackward(nb, d, inPtr, slotIn, null, dU, 'mean', grad);
     return lossSum * norm;
+  }
+
+  private wPtr: Int32Array = new Int32Array(64);
+  private wPos: Float32Array = new Float32Array(64);
+  private wGrad: Float32Array = new Float32Array(64);
+  private wIdx: Int32Array = new Int32Array(64);
+
+  /**
+   * BPR with per-positive weights: one `bprPairs` call per distinct weight (a handful: one per
+   * event type), over that weight's positives packed per row, then scattered back into gpos.
+   * Returns the kernel's loss sum (scaled by norm, as the unweighted call). G must be zeroed.
+   */
+  private weightedBpr(nb: number, N: number, tgtPtr: Int32Array, tw: Float32Array, norm: number): number {
+    const nt = tgtPtr[nb];
+    const { S, G, posScore: sp, posGrad: gpos } = this;
+    const distinct = [...new Set(tw.subarray(0, nt))];
+    this.wPtr = grownInt(this.wPtr, nb + 1);
+    this.wPos = grownFloat(this.wPos, nt);
+    this.wGrad = grownFloat(this.wGrad, nt);
+    this.wIdx = grownInt(this.wIdx, nt);
+    const { wPtr, wPos, wGrad, wIdx } = this;
+    let lossSum = 0;
+    for (const w of distinct) {
+      if (w === 0) {
+        for (let q = 0; q < nt; q++) if (tw[q] === 0) gpos[q] = 0;
+        continue;
+      }
+      let m = 0;
+      wPtr[0] = 0;
+      for (let r = 0; r < nb; r++) {
+        for (let q = tgtPtr[r]; q < tgtPtr[r + 1]; q++) {
+          if (tw[q] !== w) continue;
+          wIdx[m] = q;
+          wPos[m++] = sp[q];
+        }
+        wPtr[r + 1] = m;
+      }
+      lossSum += kernels.bprPairs(nb, N, S, wPtr, wPos, (w * norm) / N, G, wGrad, this.wantLoss);
+      for (let k = 0; k < m; k++) gpos[wIdx[k]] = wGrad[k];
+    }
+    return lossSum;
   }
 }
 
@@ -495,7 +555,10 @@ export class LedModel implements RetrievalModel<LedOptions> {
     const perUser = o.negativeSharing === 'user' && o.loss !== 'softmax';
     this.dim = d;
     this.total = I;
-    this.params = { ...o, split, initVectors: o.initVectors ? 'given' : 'random', validate: undefined, onEpoch: undefined, negatives: N };
+    this.params = {
+      ...o, split, initVectors: o.initVectors ? 'given' : 'random', validate: undefined, onEpoch: undefined, negatives: N,
+      ...(o.typeWeights ? { typeWeights: Array.from(o.typeWeights) } : {}),
+    };
     delete this.params.validate;
     delete this.params.onEpoch;
 
@@ -543,8 +606,28 @@ export class LedModel implements RetrievalModel<LedOptions> {
     const inTypes = o.inputTypes ? new Set(o.inputTypes) : undefined;
     const tgtTypes = o.targetTypes ? new Set(o.targetTypes) : undefined;
     if ((inTypes || tgtTypes) && !data.types) throw new Error('led: inputTypes/targetTypes need Timelines with types');
+    // Target weights by type: weight-0 events are never targets.
+    const typeW = o.typeWeights;
+    if (typeW) {
+      if (!data.types) throw new Error('led: typeWeights needs Timelines with types');
+      for (let c = 0; c < typeW.length; c++) {
+        if (!(typeW[c] >= 0) || !Number.isFinite(typeW[c])) throw new Error(`led: typeWeights[${c}] must be a finite number >= 0, got ${typeW[c]}`);
+      }
+    }
+    const weightAt = (q: number): number => {
+      const c = data.types![q];
+      return c < typeW!.length ? typeW![c] : 1;
+    };
     const users: number[] = [];
-    for (let u = 0; u < data.numUsers; u++) if (data.indptr[u + 1] - data.indptr[u] >= (split === 'shuffle' && !tgtTypes ? 2 : 1)) users.push(u);
+    for (let u = 0; u < data.numUsers; u++) {
+      if (data.indptr[u + 1] - data.indptr[u] < (split === 'shuffle' && !tgtTypes ? 2 : 1)) continue;
+      if (typeW) {
+        let any = false;
+        for (let q = data.indptr[u]; q < data.indptr[u + 1] && !any; q++) any = weightAt(q) > 0 && (!tgtTypes || tgtTypes.has(data.types![q]));
+        if (!any) continue;
+      }
+      users.push(u);
+    }
     if (users.length === 0) throw new Error('led: no user with enough events to train on');
     const order = Int32Array.from(users);
 
@@ -558,6 +641,7 @@ export class LedModel implements RetrievalModel<LedOptions> {
     for (let u = 0; u < data.numUsers; u++) maxLen = Math.max(maxLen, data.indptr[u + 1] - data.indptr[u]);
     const batch: LedBatch = {
       users: 0, inPtr: new Int32Array(B + 1), inItems: new Int32Array(1024), tgtPtr: new Int32Array(B + 1), tgtItems: new Int32Array(1024), negatives: negIdx,
+      ...(typeW ? { tgtWeights: new Float32Array(1024) } : {}),
     };
     const scratch = new Int32Array(maxLen);
     const mV = o.tuning === 'train' ? new Float32Array(I * d) : undefined;
@@ -566,12 +650,18 @@ export class LedModel implements RetrievalModel<LedOptions> {
     const vB = new Float32Array(I);
     const mP = new Float32Array(d * d);
     const vP = new Float32Array(d * d);
-    const shuffleHead = (arr: Int32Array, len: number, k: number) => {
+    /** Moves k random entries of arr[0..len) to its head (and those of the parallel `arr2`). */
+    const shuffleHead = (arr: Int32Array, len: number, k: number, arr2?: Float32Array) => {
       for (let q = 0; q < k; q++) {
         const z = q + rng.int(len - q);
         const t = arr[q];
         arr[q] = arr[z];
         arr[z] = t;
+        if (arr2) {
+          const t2 = arr2[q];
+          arr2[q] = arr2[z];
+          arr2[z] = t2;
+        }
       }
     };
 
@@ -608,16 +698,42 @@ export class LedModel implements RetrievalModel<LedOptions> {
           const len = e - a;
           batch.inItems = grownInt(batch.inItems, nIn + len);
           batch.tgtItems = grownInt(batch.tgtItems, nTg + len);
+          if (typeW && batch.tgtWeights!.length < nTg + len) {
+            const grown = new Float32Array(Math.max(nTg + len, batch.tgtWeights!.length * 2));
+            grown.set(batch.tgtWeights!.subarray(0, nTg));
+            batch.tgtWeights = grown;
+          }
           const inItems = batch.inItems;
           const tgtItems = batch.tgtItems;
+          const tgtW = batch.tgtWeights;
           const in0 = nIn;
           const tg0 = nTg;
           if (inTypes || tgtTypes) {
             for (let q = a; q < e; q++) {
               const ty = data.types![q];
               if (!inTypes || inTypes.has(ty)) inItems[nIn++] = data.items[q];
-              if (!tgtTypes || tgtTypes.has(ty)) tgtItems[nTg++] = data.items[q];
+              if (!tgtTypes || tgtTypes.has(ty)) {
+                if (!tgtW) tgtItems[nTg++] = data.items[q];
+                else if (weightAt(q) > 0) {
+                  tgtW[nTg] = weightAt(q);
+                  tgtItems[nTg++] = data.items[q];
+                }
+              }
             }
+          } else if (tgtW) {
+            // As the unweighted branches below, on event positions (same random draws), the
+            // targets keeping their events' weights and weight-0 events left out of them.
+            for (let q = 0; q < len; q++) scratch[q] = a + q;
+            const nt = split === 'shuffle' ? Math.max(1, Math.round(len * o.targetFraction)) : len;
+            if (split === 'shuffle') shuffleHead(scratch, len, nt);
+            for (let q = 0; q < nt; q++) {
+              const w = weightAt(scratch[q]);
+              if (w > 0) {
+                tgtW[nTg] = w;
+                tgtItems[nTg++] = data.items[scratch[q]];
+              }
+            }
+            for (let q = split === 'shuffle' ? nt : 0; q < len; q++) inItems[nIn++] = data.items[scratch[q]];
           } else if (split === 'shuffle') {
             scratch.set(data.items.subarray(a, e));
             const nt = Math.max(1, Math.round(len * o.targetFraction));
@@ -640,7 +756,7 @@ export class LedModel implements RetrievalModel<LedOptions> {
           }
           if (nTg - tg0 > o.maxTargets) {
             const view = tgtItems.subarray(tg0, nTg);
-            shuffleHead(view, nTg - tg0, o.maxTargets);
+            shuffleHead(view, nTg - tg0, o.maxTargets, tgtW?.subarray(tg0, nTg));
             nTg = tg0 + o.maxTargets;
           }
           batch.inPtr[r + 1] = nIn;

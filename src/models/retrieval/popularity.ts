@@ -24,6 +24,13 @@ export interface PopularityOptions {
   weightByValue?: boolean;
   /** Item → category code (-1: none), for `recommendInCategory` and category-aware `similarItems`. */
   categories?: Int32Array;
+  /**
+   * Weight per event type code (index = `Timelines.types` code; codes past the end weigh 1):
+   * an event's weight is multiplied by its type's, so an item's popularity sums the weights of
+   * its events (with count 'users', a user contributes the largest weight of their events on
+   * the item). Weights must be finite and >= 0; needs types in the training data.
+   */
+  typeWeights?: Float32Array | number[];
 }
 
 const DAY_MS = 86_400_000;
@@ -45,6 +52,7 @@ export class PopularityModel implements RetrievalModel<PopularityOptions> {
     if (this.opts.count === 'events') parts.push('events');
     if (this.opts.halfLifeDays) parts.push(`half-life ${this.opts.halfLifeDays}d`);
     if (this.opts.weightByValue) parts.push('value-weighted');
+    if (this.opts.typeWeights) parts.push('type-weighted');
     return parts.length ? `popularity(${parts.join(', ')})` : 'popularity';
   }
 
@@ -55,18 +63,33 @@ export class PopularityModel implements RetrievalModel<PopularityOptions> {
     if (halfLife < 0 || !Number.isFinite(halfLife)) throw new Error(`popularity: halfLifeDays must be >= 0, got ${halfLife}`);
     if (halfLife > 0 && !data.timestamps) throw new Error('popularity: halfLifeDays needs timestamps in the training data');
     if (opts.weightByValue && !data.values) throw new Error('popularity: weightByValue needs values in the training data');
+    const typeWeights = opts.typeWeights;
+    if (typeWeights) {
+      if (!data.types) throw new Error('popularity: typeWeights needs event types in the training data');
+      for (let c = 0; c < typeWeights.length; c++) {
+        const w = typeWeights[c];
+        if (!(w >= 0) || !Number.isFinite(w)) throw new Error(`popularity: typeWeights[${c}] must be a finite number >= 0, got ${w}`);
+      }
+    }
     if (opts.categories && opts.categories.length !== data.numItems) {
       throw new Error(`popularity: categories has ${opts.categories.length} entries, expected numItems ${data.numItems}`);
     }
     let now = opts.now ?? -Infinity;
     if (halfLife > 0 && opts.now === undefined) for (const t of data.timestamps!) if (t > now) now = t;
     const rate = halfLife > 0 ? Math.LN2 / (halfLife * DAY_MS) : 0;
+    /** The weight of event p's type (1 without typeWeights); weight-0 events are skipped. */
+    const typeWeight = (p: number) => {
+      const c = data.types![p];
+      return c < typeWeights!.length ? typeWeights![c] : 1;
+    };
+    const skip = (p: number) => typeWeights !== undefined && typeWeight(p) === 0;
     const weight = (p: number) => {
       let w = rate > 0 ? Math.exp(-rate * Math.max(0, now - data.timestamps![p])) : 1;
       if (opts.weightByValue) {
         const v = data.values![p];
         if (Number.isFinite(v)) w *= v;
       }
+      if (typeWeights) w *= typeWeight(p);
       return w;
     };
     const pop = new Float64Array(data.numItems);
@@ -74,6 +97,7 @@ export class PopularityModel implements RetrievalModel<PopularityOptions> {
     progress?.update(0, data.numUsers);
     if (count === 'events') {
       for (let p = 0; p < numEvents(data); p++) {
+        if (skip(p)) continue; // a weight-0 type does not make an item known
         pop[data.items[p]] += weight(p);
         seen[data.items[p]] = 1;
       }
@@ -84,6 +108,7 @@ export class PopularityModel implements RetrievalModel<PopularityOptions> {
         const a = data.indptr[u];
         const b = data.indptr[u + 1];
         for (let p = a; p < b; p++) {
+          if (skip(p)) continue;
           const i = data.items[p];
           const w = weight(p);
           if (stamp[i] !== u) { stamp[i] = u; best[i] = w; } else if (w > best[i]) best[i] = w;
@@ -99,7 +124,10 @@ export class PopularityModel implements RetrievalModel<PopularityOptions> {
     this.pop = new Float32Array(data.numItems);
     for (let i = 0; i < data.numItems; i++) this.pop[i] = seen[i] ? pop[i] : -Infinity;
     this.categories = opts.categories ? Int32Array.from(opts.categories) : undefined;
-    this.opts = { count, ...(halfLife ? { halfLifeDays: halfLife, now } : {}), ...(opts.weightByValue ? { weightByValue: true } : {}) };
+    this.opts = {
+      count, ...(halfLife ? { halfLifeDays: halfLife, now } : {}), ...(opts.weightByValue ? { weightByValue: true } : {}),
+      ...(typeWeights ? { typeWeights: Array.from(typeWeights) } : {}),
+    };
     this.report = {
       kind: this.kind, model: this.name, seconds: (performance.now() - t0) / 1000,
       users: data.numUsers, items: data.numItems, events: numEvents(data),

@@ -7,7 +7,7 @@ import { LedBatchGradients, LedModel, type LedLoss } from '../../../src/models/r
 import { loadModel } from '../../../src/models/retrieval/registry.js';
 import { SmallRng, timelinesFromArrays, type Timelines } from '../../../src/models/retrieval/types.js';
 
-function gradCheck(loss: LedLoss, tuning: 'train' | 'project', perUser = false) {
+function gradCheck(loss: LedLoss, tuning: 'train' | 'project', perUser = false, weighted = false) {
   const I = 7, d = 3;
   const rng = new SmallRng(3);
   const base = Float32Array.from({ length: I * d }, () => rng.normal() * 0.5);
@@ -17,8 +17,10 @@ function gradCheck(loss: LedLoss, tuning: 'train' | 'project', perUser = false) 
   const neg = loss === 'softmax' ? Int32Array.from({ length: I }, (_, i) => i) : Int32Array.from(perUser ? [1, 4, 5, 6, 0, 4, 4, 2] : [1, 4, 5, 6]);
   const comp = new LedBatchGradients({ dim: d, numItems: I, base, P, bias, tuning, loss, maxBatch: 2, negatives: perUser ? 4 : neg.length, negativesPerUser: perUser });
   const inputs = [[0, 2], [3]];
-  const targets = [[1, 3], [2]];
-  comp.runLists(inputs, targets, neg);
+  // Weighted: non-uniform per-positive weights, a weight-0 positive (item 6) included.
+  const targets = weighted ? [[1, 3, 6], [2]] : [[1, 3], [2]];
+  const weights = weighted ? [[0.5, 2.5, 0], [1.5]] : undefined;
+  comp.runLists(inputs, targets, neg, weights);
   // Dense copies of the analytic gradients.
   const gBase = new Float64Array(I * d);
   const gBias = new Float64Array(I);
@@ -30,12 +32,12 @@ function gradCheck(loss: LedLoss, tuning: 'train' | 'project', perUser = false) 
     for (let k = 0; k < arr.length; k++) {
       const x = arr[k];
       arr[k] = x + eps;
-      const lp = comp.runLists(inputs, targets, neg);
+      const lp = comp.runLists(inputs, targets, neg, weights);
       arr[k] = x - eps;
-      const lm = comp.runLists(inputs, targets, neg);
+      const lm = comp.runLists(inputs, targets, neg, weights);
       arr[k] = x;
       const num = (lp - lm) / (2 * eps);
-      assert.ok(Math.abs(num - grad[k]) <= 2e-3 + 2e-2 * Math.abs(num), `${loss}/${tuning} ${what}[${k}]: numeric ${num} vs analytic ${grad[k]}`);
+      assert.ok(Math.abs(num - grad[k]) <= 2e-3 + 2e-2 * Math.abs(num), `${loss}/${tuning}${weighted ? ' weighted' : ''} ${what}[${k}]: numeric ${num} vs analytic ${grad[k]}`);
     }
   };
   check(bias, gBias, 'bias');
@@ -62,8 +64,87 @@ describe('LED', () => {
     for (const tuning of ['train', 'project'] as const) {
       it(`gradients match finite differences: ${loss}, ${tuning}`, () => gradCheck(loss, tuning));
       if (loss !== 'softmax') it(`gradients match finite differences: ${loss}, ${tuning}, per-user negatives`, () => gradCheck(loss, tuning, true));
+      it(`gradients match finite differences: ${loss}, ${tuning}, weighted positives`, () => gradCheck(loss, tuning, false, true));
+      if (loss !== 'softmax') it(`gradients match finite differences: ${loss}, ${tuning}, weighted positives, per-user negatives`, () => gradCheck(loss, tuning, true, true));
     }
   }
+
+  it('weighted positives: all-ones change nothing, a common factor scales, mixed weights give the weighted mean of one-positive terms', () => {
+    const I = 8, d = 3;
+    const rng = new SmallRng(11);
+    const base = Float32Array.from({ length: I * d }, () => rng.normal() * 0.5);
+    const P = Float32Array.from({ length: d * d }, (_, k) => (k % (d + 1) === 0 ? 1 : 0));
+    const bias = Float32Array.from({ length: I }, () => rng.normal() * 0.3);
+    const inputs = [[0, 2], [3, 4]];
+    const targets = [[1, 3, 5], [2, 7]];
+    const dense = (g: LedBatchGradients) => {
+      const out = new Float64Array(I * (d + 1));
+      for (let s = 0; s < g.gV.count; s++) for (let j = 0; j < d; j++) out[g.gV.rows[s] * (d + 1) + j] = g.gV.grad[s * d + j];
+      for (let s = 0; s < g.gB.count; s++) out[g.gB.rows[s] * (d + 1) + d] = g.gB.grad[s];
+      return out;
+    };
+    for (const loss of ['bpr', 'ns', 'css', 'softmax'] as LedLoss[]) {
+      const neg = loss === 'softmax' ? Int32Array.from({ length: I }, (_, i) => i) : Int32Array.from([1, 4, 6]);
+      const mk = () => new LedBatchGradients({ dim: d, numItems: I, base, P, bias, tuning: 'train', loss, maxBatch: 2, negatives: neg.length });
+      const plain = mk();
+      const l0 = plain.runLists(inputs, targets, neg);
+      const g0 = dense(plain);
+      const ones = mk();
+      const l1 = ones.runLists(inputs, targets, neg, [[1, 1, 1], [1, 1]]);
+      assert.equal(l1, l0, `${loss}: all-ones loss`);
+      assert.deepEqual(dense(ones), g0, `${loss}: all-ones gradients`);
+      const twice = mk();
+      const l2 = twice.runLists(inputs, targets, neg, [[2, 2, 2], [2, 2]]);
+      assert.ok(Math.abs(l2 - 2 * l0) < 1e-5, `${loss}: weights 2 double the loss (${l2} vs ${2 * l0})`);
+      const g2 = dense(twice);
+      for (let k = 0; k < g0.length; k++) assert.ok(Math.abs(g2[k] - 2 * g0[k]) < 1e-5, `${loss}: weights 2 double gradient ${k}`);
+      // Non-uniform: the loss and gradients are the weighted mean of the one-positive ones.
+      const one = (t: number) => {
+        const c = mk();
+        return { l: c.runLists([[0, 2]], [[t]], neg), g: dense(c) };
+      };
+      const [a, b, c] = [one(1), one(3), one(5)];
+      const w = [0.5, 3, 0];
+      const mixed = mk();
+      const lm = mixed.runLists([[0, 2]], [[1, 3, 5]], neg, [w]);
+      assert.ok(Math.abs(lm - (w[0] * a.l + w[1] * b.l + w[2] * c.l) / 3) < 1e-5, `${loss}: weighted loss ${lm}`);
+      const gm = dense(mixed);
+      for (let k = 0; k < gm.length; k++) {
+        const want = (w[0] * a.g[k] + w[1] * b.g[k] + w[2] * c.g[k]) / 3;
+        assert.ok(Math.abs(gm[k] - want) < 1e-5, `${loss}: weighted gradient ${k}: ${gm[k]} vs ${want}`);
+      }
+    }
+  });
+
+  it('typeWeights: all-ones weights train exactly as no weights; weight-0 types are never targets', async () => {
+    const data = clustered(90, 30, 3, 8, 7);
+    const typed = { ...data, types: new Uint16Array(data.items.length).map((_, p) => (data.items[p] % 10 < 5 ? 0 : 1)) };
+    for (const opts of [
+      { loss: 'bpr' as const },
+      { loss: 'ns' as const, maxTargets: 3 },
+      { loss: 'css' as const, negativeSharing: 'user' as const },
+      { loss: 'softmax' as const, split: 'shuffle' as const },
+      { loss: 'bpr' as const, targetTypes: [1], inputTypes: [0, 1] },
+    ]) {
+      const base = { dim: 4, epochs: 3, negatives: 6, batchSize: 16, seed: 3, ...opts };
+      const a = new LedModel();
+      await a.fit(typed, base);
+      const b = new LedModel();
+      await b.fit(typed, { ...base, typeWeights: Float32Array.of(1, 1) });
+      assert.deepEqual([...b.itemVectors().vectors], [...a.itemVectors().vectors], `${JSON.stringify(opts)}: vectors`);
+      assert.deepEqual([...b.itemVectors().biases!], [...a.itemVectors().biases!], `${JSON.stringify(opts)}: biases`);
+    }
+    // Type 0 (items i % 10 < 5) weighs 0: those items are only ever pushed down as negatives.
+    const m = new LedModel();
+    await m.fit(typed, { loss: 'ns', dim: 4, epochs: 10, negatives: 10, batchSize: 16, lr: 0.05, seed: 3, typeWeights: [0, 1] });
+    const bias = m.itemVectors().biases!;
+    let zero = 0, one = 0;
+    for (let i = 0; i < 30; i++) if (i % 10 < 5) zero += bias[i]; else one += bias[i];
+    assert.ok(zero < one, `weight-0 items have lower biases (${zero / 15} vs ${one / 15})`);
+    await assert.rejects(new LedModel().fit(typed, { typeWeights: [0, 0] }), /no user with enough events/);
+    await assert.rejects(new LedModel().fit(typed, { typeWeights: [1, -1] }), /typeWeights\[1\] must be a finite number >= 0/);
+    await assert.rejects(new LedModel().fit(data, { typeWeights: [1, 2] }), /typeWeights needs Timelines with types/);
+  });
 
   it('CSS scales the sampled partition sum by (candidates − 1)/N', () => {
     const I = 6, d = 2;

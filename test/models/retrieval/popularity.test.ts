@@ -42,6 +42,26 @@ describe('PopularityModel', () => {
     assert.deepEqual(Array.from(m.popularity()), [1, 2, 4, 1, -Infinity]);
   });
 
+  it('weighs events by type (users: a user counts with their heaviest event; weight 0: not counted)', async () => {
+    // Types: u0: 0 1 2 → view, view, purchase | u1: 1 2 → purchase, view | u2: 2 2 3 → view, purchase, cart.
+    const typed = { ...data, types: Uint16Array.of(0, 0, 1, 1, 0, 0, 1, 2) };
+    const m = new PopularityModel();
+    await m.fit(typed, { typeWeights: Float32Array.of(1, 5, 0) });
+    assert.deepEqual(Array.from(m.popularity()), [1, 1 + 5, 5 + 1 + 5, -Infinity, -Infinity]);
+    assert.match(m.name, /type-weighted/);
+    await m.fit(typed, { count: 'events', typeWeights: [1, 5, 0] });
+    assert.deepEqual(Array.from(m.popularity()), [1, 1 + 5, 5 + 1 + 1 + 5, -Infinity, -Infinity]);
+    // Codes past the end of the array weigh 1; all-ones weights change nothing.
+    await m.fit(typed, { typeWeights: [2] });
+    assert.deepEqual(Array.from(m.popularity()), [2, 2 + 1, 1 + 2 + 2, 1, -Infinity]);
+    await m.fit(typed, { typeWeights: [1, 1, 1] });
+    const plain = new PopularityModel();
+    await plain.fit(typed);
+    assert.deepEqual(Array.from(m.popularity()), Array.from(plain.popularity()));
+    await assert.rejects(new PopularityModel().fit(typed, { typeWeights: [1, -2] }), /typeWeights\[1\] must be a finite number >= 0/);
+    await assert.rejects(new PopularityModel().fit(data, { typeWeights: [1] }), /needs event types/);
+  });
+
   it('decays with a half-life relative to the latest event', async () => {
     const m = new PopularityModel();
     await m.fit(data, { halfLifeDays: 5 });
