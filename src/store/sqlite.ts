@@ -356,6 +356,7 @@ export class SqliteStore implements Store, BulkLoadable {
         jsonOrNull(it.attributes), now,
       );
       res.accepted++;
+      if (this.itemListeners.size > 0) this.writtenItems.push({ ...it, idx, declared: true });
     });
   }
 
@@ -460,11 +461,13 @@ export class SqliteStore implements Store, BulkLoadable {
       }
     });
     this.appended.length = 0;
+    this.writtenItems.length = 0;
     try {
       tx.immediate();
     } catch (err) {
       this.deletedStale = true;
       this.appended.length = 0;
+      this.writtenItems.length = 0;
       // Rolled back: forget ids that were allocated inside the failed transaction.
       if (this.cacheWrites !== cacheWrites) {
         this.userCache.clear();
@@ -474,8 +477,28 @@ export class SqliteStore implements Store, BulkLoadable {
       throw err;
     }
     if (this.itemWrites !== itemWrites) this.deletedStale = true;
+    if (this.writtenItems.length > 0) this.emitItems();
     if (this.appended.length > 0) this.emitAppended();
     return out;
+  }
+
+  private readonly itemListeners = new Set<(items: StoredItem[]) => void>();
+  private readonly writtenItems: StoredItem[] = [];
+
+  onItems(listener: (items: StoredItem[]) => void): () => void {
+    this.itemListeners.add(listener);
+    return () => this.itemListeners.delete(listener);
+  }
+
+  private emitItems(): void {
+    const items = this.writtenItems.splice(0);
+    for (const fn of this.itemListeners) {
+      try {
+        fn(items);
+      } catch {
+        // A listener's failure must not fail a write that is already committed.
+      }
+    }
   }
 
   private readonly eventListeners = new Set<(events: AppendedEvents) => void>();

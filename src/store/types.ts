@@ -172,6 +172,8 @@ export interface Store {
    * Real-time consumers (profiles) use it. Returns the unsubscribe function.
    */
   onEvents?(listener: (events: AppendedEvents) => void): () => void;
+  /** Optional: like `onEvents`, for the items upserted by each committed write (with their index). */
+  onItems?(listener: (items: StoredItem[]) => void): () => void;
   /**
    * Optional: a number kept with the items that changes with every write of items (upserts,
    * deletions, items created by events) by any process sharing the store. Serving compares it

@@ -79,6 +79,12 @@ describe('serving: the ranking stage', () => {
       const u = await served.store.userIndex(someUser);
       const clicks = await live.profiles.userCounts(u, { type: 'click', windowMs: 3_600_000, now });
       assert.ok(clicks >= 1, `click counted in the last hour: ${clicks}`);
+      // An item created after the rebuild gets its category key at once.
+      const items = await served.app.inject({ method: 'POST', url: '/items', headers: served.auth, payload: [{ id: 'brand-new', categories: ['zz-new-cat'] }] });
+      assert.equal(items.statusCode, 200, items.body);
+      await served.app.inject({ method: 'POST', url: '/events', headers: served.auth, payload: [{ userId: someUser, itemId: 'brand-new', type: 'click', timestamp: now + 1 }] });
+      const inCat = await live.profiles.userCounts(u, { type: 'click', key: 'cat:zz-new-cat', windowMs: 3_600_000, now: now + 1 });
+      assert.equal(inCat, 1, 'the new item’s category counts');
     } finally {
       live.close();
     }
