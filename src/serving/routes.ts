@@ -124,6 +124,37 @@ export const recommendationRoutes: FastifyPluginAsync<RecommendationRoutesOption
   const version = m.gauge({ name: 'funnel_model_info', help: 'Loaded model version (value 1)', labelNames: ['app', 'version'] });
   const stage = m.histogram({ name: 'funnel_funnel_stage_seconds', help: 'Time per funnel stage', labelNames: ['stage'], buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05] });
 
+  /** The live profiles of a store, rebuilt once (shared by every artifact served from it). */
+  function profilesFor(store: Store): Promise<LiveProfiles> {
+    let live = liveProfiles.get(store);
+    if (!live) {
+      live = openLiveProfiles(store);
+      liveProfiles.set(store, live);
+    }
+    return live;
+  }
+
+  // Rebuild the live profiles at start (not on the first request) for apps whose model scores
+  // with the ranker; /health/ready answers 503 until they are rebuilt.
+  const profileStatus = new Map<string, string | undefined>(); // app → problem (undefined: ready)
+  app.addHook('onReady', async () => {
+    for (const t of app.funnel.tenants.values()) {
+      const art = t.models?.current() as LoadedArtifact | undefined;
+      if (!art?.manifest.components.ranker) continue;
+      const config = resolveConfig(art.manifest.config ?? {}, `${art.dir}/manifest.json config`);
+      if (!Object.values(config.scenes).some((sc) => sc.scorer === 'ranker')) continue;
+      profileStatus.set(t.name, 'profiles rebuilding');
+      profilesFor(t.store).then(
+        () => profileStatus.set(t.name, undefined),
+        (e: Error) => profileStatus.set(t.name, `profiles failed: ${e.message}`),
+      );
+    }
+  });
+  app.funnel.addReadinessCheck('profiles', () => {
+    const problems = [...profileStatus].filter(([, p]) => p !== undefined).map(([name, p]) => `${name}: ${p}`);
+    return problems.length ? problems.join('; ') : undefined;
+  });
+
   async function serviceFor(store: Store, holder: ModelHolder, appName: string, impressions?: boolean): Promise<RecommendationService> {
     const art = holder.current() as LoadedArtifact | undefined;
     if (!art) throw new ApiError('MODEL_NOT_LOADED', `app '${appName}' has no trained model yet (run 'funnel train')`);
@@ -146,12 +177,7 @@ export const recommendationRoutes: FastifyPluginAsync<RecommendationRoutesOption
       let ranking: Pick<ServiceOptions, 'ranker' | 'profiles'> = {};
       if (Object.values(config.scenes).some((sc) => sc.scorer === 'ranker') && art.manifest.components.ranker) {
         const ranker = await loadRankingComponent(art.dir, art.manifest.components, catalog.snapshot);
-        let live = liveProfiles.get(store);
-        if (!live) {
-          live = openLiveProfiles(store);
-          liveProfiles.set(store, live);
-        }
-        ranking = { ranker, profiles: (await live).profiles };
+        ranking = { ranker, profiles: (await profilesFor(store)).profiles };
       }
       svc = byStore.get(store); // another request may have built it meanwhile
       if (svc) return svc;

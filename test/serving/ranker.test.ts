@@ -43,6 +43,15 @@ after(async () => {
 type Rec = { requestId: string; items: { id: string; score: number; sources: string[]; debug?: { trace: string[] } }[] };
 
 describe('serving: the ranking stage', () => {
+  it('rebuilds the live profiles at start; readiness waits for them', async () => {
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 200; i++) {
+      status = (await served.app.inject({ method: 'GET', url: '/health/ready' })).statusCode;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(status, 200);
+  });
+
   it('scores a ranker scene with the ranker (probabilities), other scenes with rank fusion', async () => {
     const r = await served.app.inject({ method: 'GET', url: `/users/${someUser}/recommendations?scene=home&k=10&debug=true`, headers: served.auth });
     assert.equal(r.statusCode, 200, r.body);
