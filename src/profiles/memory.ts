@@ -253,74 +253,6 @@ class ItemBucket {
   bytes(): number {
     return this.slots.byteLength + 64;
   }
-
-  /** Sets a new item's count (the item must be absent, and room left: see `CurrentItems.seal`). */
-  put(item: number, count: number): void {
-    const slots = this.slots;
-    const mask = (slots.length >> 1) - 1;
-    const k = item + 1;
-    let i = hashCell(k) & mask;
-    while (slots[2 * i] !== 0) i = (i + 1) & mask;
-    slots[2 * i] = k;
-    slots[2 * i + 1] = count;
-    this.size++;
-  }
-}
-
-/**
- * The current bucket of a level and type: a dense count per item index (items are dense), and
- * the items touched. When a newer bucket arrives it is sealed into an ItemBucket of the ring
- * (sized once), and the dense counts are cleared through the touched list.
- */
-class CurrentItems {
-  id = -1;
-  counts = new Int32Array(0);
-  touched = new Int32Array(16);
-  n = 0;
-
-  inc(item: number): void {
-    let counts = this.counts;
-    if (item >= counts.length) {
-      counts = new Int32Array(Math.max(item + 1, counts.length * 2, 1024));
-      counts.set(this.counts);
-      this.counts = counts;
-    }
-    const v = counts[item];
-    counts[item] = v + 1;
-    if (v === 0) {
-      if (this.n === this.touched.length) {
-        const t = new Int32Array(this.n * 2);
-        t.set(this.touched);
-        this.touched = t;
-      }
-      this.touched[this.n++] = item;
-    }
-  }
-
-  get(item: number): number {
-    return item < this.counts.length ? this.counts[item] : 0;
-  }
-
-  /** Its cells as an ItemBucket (null when empty); then empty, without id. */
-  seal(keep: boolean): ItemBucket | null {
-    const n = this.n;
-    const counts = this.counts;
-    const touched = this.touched;
-    let out: ItemBucket | null = null;
-    if (keep && n > 0) {
-      out = new ItemBucket(this.id, nextPow2(Math.ceil((n * 4) / 3) + 1, 16));
-      for (let j = 0; j < n; j++) out.put(touched[j], counts[touched[j]]);
-    }
-    for (let j = 0; j < n; j++) counts[touched[j]] = 0;
-    this.n = 0;
-    this.id = -1;
-    if (touched.length > 1024 && n < touched.length >> 3) this.touched = new Int32Array(Math.max(16, nextPow2(n * 2)));
-    return out;
-  }
-
-  bytes(): number {
-    return this.counts.byteLength + this.touched.byteLength + 64;
-  }
 }
 
 export class MemoryProfileStore implements ProfileStore {
@@ -375,8 +307,6 @@ export class MemoryProfileStore implements ProfileStore {
 
   // items
   private itemRings: ((ItemBucket | undefined)[] | undefined)[] = [];
-  /** Per level·64 + type: the current bucket of item popularity, dense (see CurrentItems). */
-  private itemCur: (CurrentItems | undefined)[] = [];
   private acc = new Float64Array(0);
 
   // stats
@@ -1081,19 +1011,6 @@ export class MemoryProfileStore implements ProfileStore {
 
   private incItem(l: number, t: number, b: number, item: number): void {
     const ri = l * 64 + t;
-    let cur = this.itemCur[ri];
-    if (cur === undefined) cur = this.itemCur[ri] = new CurrentItems();
-    if (b === cur.id) {
-      cur.inc(item);
-      return;
-    }
-    if (b > cur.id) {
-      // a newer bucket: the current one is sealed into the ring (when still retained)
-      if (cur.id >= 0) this.sealItems(l, t, cur);
-      cur.id = b;
-      cur.inc(item);
-      return;
-    }
     let ring = this.itemRings[ri];
     if (ring === undefined) ring = this.itemRings[ri] = new Array<ItemBucket | undefined>(this.ring[l]);
     const pos = b % this.ring[l];
@@ -1102,29 +1019,6 @@ export class MemoryProfileStore implements ProfileStore {
     else if (bucket.id !== b) bucket.reset(b); // its previous bucket has expired
     bucket.inc(item);
   }
-
-  /** Moves the current item bucket of (l, t) into the ring, or drops it when expired. */
-  private sealItems(l: number, t: number, cur: CurrentItems): void {
-    const keep = cur.id > this.head[l] - this.ring[l];
-    const id = cur.id;
-    const sealed = cur.seal(keep);
-    const ri = l * 64 + t;
-    let ring = this.itemRings[ri];
-    if (ring === undefined) ring = this.itemRings[ri] = new Array<ItemBucket | undefined>(this.ring[l]);
-    const pos = id % this.ring[l];
-    if (sealed !== null) ring[pos] = sealed;
-  }
-
-  /** Count of item in bucket b of (l, t): the dense current bucket or the ring's. */
-  private itemCount(l: number, t: number, b: number, item: number): number {
-    const cur = this.itemCur[l * 64 + t];
-    if (cur !== undefined && cur.id === b) return cur.get(item);
-    const ring = this.itemRings[l * 64 + t];
-    if (!ring) return 0;
-    const bucket = ring[b % this.ring[l]];
-    return bucket !== undefined && bucket.id === b ? bucket.get(item) : 0;
-  }
-
 
   // ---------------------------------------------------------------- user slots
 
