@@ -113,6 +113,19 @@ type Row = unknown[];
 /** Removes events whose client id repeats (keeping the first) and (re)creates the event indexes. */
 function finishBulk(db: Database.Database): number {
   let removed = 0;
+  // Sort through temporary files, not memory: the index builds (and the dedupe) of a large
+  // import then run in bounded memory — the sorter keeps about the page cache's size in RAM.
+  db.pragma('temp_store = FILE');
+  try {
+    finishBulkTx(db, (n) => (removed = n));
+  } finally {
+    db.pragma('temp_store = MEMORY');
+  }
+  return removed;
+}
+
+function finishBulkTx(db: Database.Database, setRemoved: (n: number) => void): void {
+  let removed = 0;
   db.transaction(() => {
     const inBulk = db.prepare("SELECT value FROM meta WHERE key = 'bulk_load'").pluck().get() === '1';
     if (inBulk) {
@@ -139,7 +152,7 @@ function finishBulk(db: Database.Database): number {
     db.pragma(`threads = ${Math.min(8, Math.max(1, availableParallelism()))}`);
     db.exec(EVENT_INDEXES);
   }).immediate();
-  return removed;
+  setRemoved(removed);
 }
 
 function emptyResult(): BatchResult {
