@@ -26,7 +26,7 @@
  * (Recall@20 is shown too); its direction: SVD initialisation (Project) helps most when few
  * users are used to train, training the vectors wins with many.
  */
-import { evaluate } from '../src/eval/evaluate.js';
+import { evaluate, heldOutNdcg } from '../src/eval/evaluate.js';
 import type { Split } from '../src/eval/protocols.js';
 import { LedModel, type LedOptions } from '../src/models/retrieval/led.js';
 import { RsvdModel } from '../src/models/retrieval/rsvd.js';
@@ -40,9 +40,6 @@ async function testMetrics(m: LedModel | RsvdModel, split: Split): Promise<Recor
   const r = await evaluate(m as unknown as RetrievalModel<never>, split.test, { metrics: TEST_METRICS });
   return { recall_at_20: r4(r.metrics['recall@20']), recall_at_50: r4(r.metrics['recall@50']), ndcg_at_100: r4(r.metrics['ndcg@100']) };
 }
-
-const validation = (split: Split) => async (m: LedModel) =>
-  (await evaluate(m as unknown as RetrievalModel<never>, split.validation, { metrics: ['ndcg@100'] })).metrics['ndcg@100'];
 
 export interface FigureOptions {
   split: Split;
@@ -67,7 +64,7 @@ export async function figure2(o: FigureOptions): Promise<Record<string, unknown>
     const m = new LedModel();
     const t0 = performance.now();
     await m.fit(o.split.train, {
-      dim: 64, batchSize: 32, epochs: o.epochs, patience: o.patience ?? o.epochs, seed: o.seed, validate: validation(o.split), ...run.opts,
+      dim: 64, batchSize: 32, epochs: o.epochs, patience: o.patience ?? o.epochs, seed: o.seed, validate: heldOutNdcg(o.split.validation), ...run.opts,
       onEpoch: (e) => {
         elapsed += e.seconds;
         if (e.validation !== undefined) curve.push({ epoch: e.epoch, seconds: +elapsed.toFixed(2), validation_ndcg_at_100: r4(e.validation) });
@@ -138,7 +135,7 @@ export async function figure3(o: FigureOptions & { fractions?: number[] }): Prom
       const t = performance.now();
       const rep = await m.fit(train, {
         dim, loss: 'softmax', lr: 0.005, batchSize: b, epochs, evalEvery, patience: o.patience ?? epochs, seed: o.seed,
-        validate: validation(o.split), ...v.opts,
+        validate: heldOutNdcg(o.split.validation), ...v.opts,
       }, createProgress({ label: `${f * 100}% ${v.label}`, unit: ' batches' }));
       const mt = rep.metrics ?? {};
       rows.push({

@@ -23,7 +23,7 @@
 import { parseArgs } from 'node:util';
 import { intOption } from '../src/cli/args.js';
 import { loadMovieLens, MOVIELENS_NAMES, type LoadedDataset, type MovieLensName } from '../src/eval/datasets.js';
-import { evaluate } from '../src/eval/evaluate.js';
+import { evaluate, heldOutNdcg } from '../src/eval/evaluate.js';
 import { strongGeneralization, type Split } from '../src/eval/protocols.js';
 import { formatTable, reportJson, type ReportRow } from '../src/eval/report.js';
 import { CboModel } from '../src/models/retrieval/cbo.js';
@@ -64,8 +64,8 @@ export interface BenchContext {
 }
 
 /** Validation NDCG@100 of a model: the selection metric (e.g. LED's `validate` callback). */
-export function validationNdcg(ctx: BenchContext): (m: RetrievalModel<never>) => Promise<number> {
-  return async (m) => (await evaluate(m, ctx.split.validation, { metrics: ['ndcg@100'] })).metrics['ndcg@100'];
+export function validationNdcg(ctx: BenchContext): (m: object) => Promise<number> {
+  return heldOutNdcg(ctx.split.validation);
 }
 
 /** The model rows, in table order. Add LED / RSVD rows here. */

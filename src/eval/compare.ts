@@ -17,7 +17,7 @@ import { LedModel, type LedOptions } from '../models/retrieval/led.js';
 import { PopularityModel } from '../models/retrieval/popularity.js';
 import { RsvdModel } from '../models/retrieval/rsvd.js';
 import { itemCounts, type RetrievalModel, type Timelines } from '../models/retrieval/types.js';
-import { evaluate } from './evaluate.js';
+import { evaluate, heldOutNdcg } from './evaluate.js';
 import { leaveOneOutSampled, strongGeneralization, temporalSplit, type Split } from './protocols.js';
 import type { ReportRow } from './report.js';
 
@@ -71,14 +71,10 @@ export const MODEL_IDS = ['pop', 'cbo', 'knn', 'knn-cos', 'ease', 'led', 'led-bp
 const DEFAULT_MODELS = ['pop', 'knn', 'ease', 'led'];
 const EASE_MAX_ITEMS = 50_000;
 
-function validationNdcg(split: Split): (m: LedModel) => Promise<number> {
-  return async (m) => (await evaluate(m as unknown as RetrievalModel<never>, split.validation, { metrics: ['ndcg@100'] })).metrics['ndcg@100'];
-}
-
 function specs(o: Required<Pick<CompareOptions, 'dim' | 'epochs' | 'seed'>>): Record<string, Spec> {
   // A fixed epoch budget (no early stopping, as the paper); the best validation checkpoint is kept.
   const led = (extra: Partial<LedOptions>) => (split: Split, prepared: Record<string, unknown>) => ({
-    dim: o.dim, epochs: o.epochs, patience: o.epochs, batchSize: 32, seed: o.seed, validate: validationNdcg(split), ...extra, ...prepared,
+    dim: o.dim, epochs: o.epochs, patience: o.epochs, batchSize: 32, seed: o.seed, validate: heldOutNdcg(split.validation), ...extra, ...prepared,
   });
   return {
     pop: { model: 'Popularity (GBO)', loss: '', init: '', tuning: '', create: () => new PopularityModel() as RetrievalModel<never>, options: () => ({}) },

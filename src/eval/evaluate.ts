@@ -187,3 +187,12 @@ function sliceRows(t: HeldOut['foldIn'], rows: Int32Array): HeldOut['foldIn'] {
   for (let q = 0; q < rows.length; q++) items.set(userItems(t, rows[q]), indptr[q]);
   return { numUsers: rows.length, numItems: t.numItems, indptr, items };
 }
+
+/**
+ * The model-selection metric: NDCG@k (default 100) of a model on held-out users, as the LED
+ * paper chooses checkpoints. Usable as LED's `validate` callback.
+ */
+export function heldOutNdcg(heldOut: HeldOut, k = 100): (model: object) => Promise<number> {
+  const metric = `ndcg@${k}`;
+  return async (model) => (await evaluate(model as RetrievalModel<never>, heldOut, { metrics: [metric] })).metrics[metric];
+}

@@ -73,6 +73,13 @@ export class RankerScorer implements Scorer {
   }
 }
 
+/** Rank fusion weighted by each generator slot's `weight` (default 1). */
+export function rankFusionFor(slots: readonly GeneratorSlot[]): RankFusionScorer {
+  const weights: Record<string, number> = {};
+  for (const g of slots) weights[g.generator.name] = g.weight ?? 1;
+  return new RankFusionScorer(weights);
+}
+
 /** Merges generator outputs: one candidate per item, keeping every generator that proposed it. */
 export function mergeCandidates(names: string[], outputs: { items: Int32Array; scores: Float32Array }[]): Candidate[] {
   const byItem = new Map<number, Candidate>();
@@ -114,9 +121,7 @@ export class Funnel {
       if (!(g.quota > 0)) throw new Error(`generator '${g.generator.name}': quota must be > 0`);
     }
     this.generators = opts.generators;
-    const weights: Record<string, number> = {};
-    for (const g of opts.generators) weights[g.generator.name] = g.weight ?? 1;
-    this.scorer = opts.scorer ?? new RankFusionScorer(weights);
+    this.scorer = opts.scorer ?? rankFusionFor(opts.generators);
     this.rules = opts.rules ?? [];
   }
 

@@ -344,22 +344,10 @@ export function svdSmall(a: ArrayLike<number>, m: number, n: number, maxSweeps =
         const t = (zeta >= 0 ? 1 : -1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
         const c = 1 / Math.sqrt(1 + t * t);
         const sn = c * t;
-        for (let i = 0; i < m; i++) {
-          const x = w[po + i];
-          const y = w[qo + i];
-          w[po + i] = c * x - sn * y;
-          w[qo + i] = sn * x + c * y;
-        }
+        rotateRows(w, po, qo, m, c, sn);
         norms[p] = alpha - t * gamma;
         norms[q] = beta + t * gamma;
-        const pv = p * n;
-        const qv = q * n;
-        for (let i = 0; i < n; i++) {
-          const x = vv[pv + i];
-          const y = vv[qv + i];
-          vv[pv + i] = c * x - sn * y;
-          vv[qv + i] = sn * x + c * y;
-        }
+        rotateRows(vv, p * n, q * n, n, c, sn);
       }
     }
     if (!rotated) break;
@@ -418,5 +406,15 @@ function completeColumns(u: Float64Array, m: number, n: number, cols: number[]):
         break;
       }
     }
+  }
+}
+
+/** Givens rotation of two rows of length `len` starting at `a` and `b`: (x, y) ← (c·x − s·y, s·x + c·y). */
+function rotateRows(arr: Float64Array, a: number, b: number, len: number, c: number, s: number): void {
+  for (let i = 0; i < len; i++) {
+    const x = arr[a + i];
+    const y = arr[b + i];
+    arr[a + i] = c * x - s * y;
+    arr[b + i] = s * x + c * y;
   }
 }

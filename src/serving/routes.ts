@@ -34,6 +34,8 @@ export const artifactHolders: ModelHolderFactory = async (app: AppConfig) => {
 };
 
 const catalogs = new WeakMap<Store, Promise<StoreCatalog>>();
+/** The same catalogs once open, for the per-request change check (no promise per request). */
+const openCatalogs = new WeakMap<Store, StoreCatalog>();
 const liveProfiles = new WeakMap<Store, Promise<LiveProfiles>>();
 const services = new WeakMap<LoadedArtifact, WeakMap<Store, RecommendationService>>();
 
@@ -163,12 +165,13 @@ export const recommendationRoutes: FastifyPluginAsync<RecommendationRoutesOption
       byStore = new WeakMap();
       services.set(art, byStore);
     }
-    void catalogs.get(store)?.then((c) => c.refreshIfChanged());
+    openCatalogs.get(store)?.refreshIfChanged(); // cheap: a counter compare
     let svc = byStore.get(store);
     if (!svc) {
       let cat = catalogs.get(store);
       if (!cat) {
         cat = StoreCatalog.open(store, opts.catalogRefreshMs ?? 30_000);
+        void cat.then((c) => openCatalogs.set(store, c), () => undefined); // a failed open is reported by the await below
         catalogs.set(store, cat);
       }
       const config = resolveConfig(art.manifest.config ?? {}, `${art.dir}/manifest.json config`);

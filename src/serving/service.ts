@@ -16,7 +16,7 @@ import { requestId as newRequestId } from './request-id.js';
 import { catalogEmbeddings, SceneRules, withEmbeddings } from './rules.js';
 import type { ItemCatalog } from '../funnel/catalog.js';
 import { ruleEffects } from '../funnel/rules.js';
-import { RankFusionScorer, RankerScorer } from '../funnel/pipeline.js';
+import { RankerScorer, rankFusionFor } from '../funnel/pipeline.js';
 import type { Scorer } from '../funnel/types.js';
 import { encodeSources } from '../rank/features.js';
 import type { RankingModel } from '../rank/model.js';
@@ -244,9 +244,7 @@ export class RecommendationService {
     rules.push(...(this.opts.rules?.(name, scene) ?? []));
     let scorer: Scorer | undefined;
     if (scene.scorer === 'ranker') {
-      const weights: Record<string, number> = {};
-      for (const g of slots) weights[g.generator.name] = g.weight ?? 1;
-      const rs = new RankerScorer(this.opts.ranker, this.opts.profiles, new RankFusionScorer(weights));
+      const rs = new RankerScorer(this.opts.ranker, this.opts.profiles, rankFusionFor(slots));
       if (rs.active) this.rankerScenes.add(name);
       scorer = rs;
     }

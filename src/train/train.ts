@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import { writeArtifact, type ArtifactManifest, type ComponentEntry } from '../artifacts/registry.js';
-import { evaluate } from '../eval/evaluate.js';
+import { evaluate, heldOutNdcg } from '../eval/evaluate.js';
 import { strongGeneralization, type Split } from '../eval/protocols.js';
 import { ItemKnnModel } from '../models/retrieval/itemknn.js';
 import { LedModel } from '../models/retrieval/led.js';
@@ -78,7 +78,7 @@ export async function train(store: Store, opts: TrainOptions): Promise<TrainResu
     ...cfg.led,
     ...(typeWeights ? { typeWeights } : {}),
     seed,
-    ...(split ? { validate: async (m: LedModel) => (await evaluate(m as RetrievalModel<never>, split!.validation, { metrics: ['ndcg@100'] })).metrics['ndcg@100'] } : {}),
+    ...(split ? { validate: heldOutNdcg(split.validation) } : {}),
     onEpoch: (e) => log(`led epoch ${e.epoch}: loss ${e.loss.toFixed(4)}${e.validation !== undefined ? `, validation NDCG@100 ${e.validation.toFixed(4)}` : ''} (${e.seconds.toFixed(1)} s)`),
   }, createProgress({ label: 'training LED', unit: ' batches' }));
   await measure('led', led as RetrievalModel<never>);

@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { FeatureSpace, decodeSources, encodeRaw, encodeSources, resolveFeatureConfig, type CandidateInfo } from '../../src/rank/features.js';
-import { buildSamples, timeOrder, type LoggedEvents } from '../../src/rank/samples.js';
+import { buildSamples } from '../../src/rank/samples.js';
 import { hashCross, hashInt, hashStr } from '../../src/rank/hash.js';
 import type { FeatureBatch } from '../../src/rank/types.js';
 import { HOUR_MS, MINUTE_MS } from '../../src/profiles/window.js';
-import { T0, fakeProvenance, freshExtractor, log, rowOf, smallCatalog, space, synthFixture, type Ev } from './helpers.js';
+import { T0, fakeProvenance, freshExtractor, log, rowOf, servingExtractor, smallCatalog, space, synthFixture, type Ev } from './helpers.js';
 
 /** Shared entries followed by row r's entries, as a serving batch gives candidate r's vector. */
 function servedVector(b: FeatureBatch, r: number): [number, number, number][] {
@@ -13,22 +13,6 @@ function servedVector(b: FeatureBatch, r: number): [number, number, number][] {
   for (let e = 0; e < b.shared.nnz; e++) out.push([b.shared.indices[e], b.shared.values[e], b.shared.fields ? b.shared.fields[e] : -1]);
   for (let e = b.rows.indptr[r]; e < b.rows.indptr[r + 1]; e++) out.push([b.rows.indices[e], b.rows.values[e], b.rows.fields ? b.rows.fields[e] : -1]);
   return out;
-}
-
-/** Replays the events strictly before `t` into a fresh extractor (the serving process's state). */
-function servingStateAt(sp: FeatureSpace, ev: LoggedEvents, t: number) {
-  const ex = freshExtractor(sp);
-  const order = timeOrder(ev);
-  const sel = Array.from(order).filter((j) => ev.timestamp[j] < t);
-  ex.profiles.recordBatch({
-    length: sel.length,
-    userIdx: Int32Array.from(sel, (j) => ev.user[j]),
-    itemIdx: Int32Array.from(sel, (j) => ev.item[j]),
-    type: Uint16Array.from(sel, (j) => ev.type[j]),
-    timestamp: Float64Array.from(sel, (j) => ev.timestamp[j]),
-    typeNames: new Map(ev.typeNames.map((n, c) => [c, n])),
-  });
-  return ex;
 }
 
 describe('features: one definition for training and serving', () => {
@@ -47,7 +31,7 @@ describe('features: one definition for training and serving', () => {
       for (let s = 0; s < samples.size; s++) if (samples.group[s] === g) rows.push(s);
       const j0 = samples.event[rows[0]];
       const t = samples.groupTime[g];
-      const ex = servingStateAt(sp, events, t);
+      const ex = servingExtractor(sp, events, t);
       const info = {
         user: samples.groupUser[g],
         now: t,

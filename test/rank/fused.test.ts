@@ -8,10 +8,10 @@ import { FactorizationMachine } from '../../src/rank/fm.js';
 import { FusedScorer } from '../../src/rank/fused.js';
 import { LogisticRegression } from '../../src/rank/lr.js';
 import { RankingModel } from '../../src/rank/model.js';
-import { buildSamples, timeOrder, type LoggedEvents } from '../../src/rank/samples.js';
+import { buildSamples } from '../../src/rank/samples.js';
 import { floorIndex } from '../../src/rank/search.js';
 import { rowsBatch, sigmoid, type Ranker } from '../../src/rank/types.js';
-import { fakeProvenance, freshExtractor, rng, synthFixture } from './helpers.js';
+import { fakeProvenance, freshExtractor, rng, servingExtractor, synthFixture } from './helpers.js';
 
 /** A space over the synth fixture with a normaliser fitted on its samples. */
 async function fittedSpace(cfg: Partial<FeatureConfig> = {}) {
@@ -35,20 +35,6 @@ function randomRanker(kind: 'lr' | 'fm', dim: number, seed: number, k = 8, heads
   return m;
 }
 
-/** The events into a profile store, replayed in time order (the serving process's state). */
-function servingExtractor(space: FeatureSpace, ev: LoggedEvents): FeatureExtractor {
-  const ex = freshExtractor(space);
-  const order = timeOrder(ev);
-  ex.profiles.recordBatch({
-    length: order.length,
-    userIdx: Int32Array.from(order, (j) => ev.user[j]),
-    itemIdx: Int32Array.from(order, (j) => ev.item[j]),
-    type: Uint16Array.from(order, (j) => ev.type[j]),
-    timestamp: Float64Array.from(order, (j) => ev.timestamp[j]),
-    typeNames: new Map(ev.typeNames.map((n, c) => [c, n])),
-  });
-  return ex;
-}
 
 /** Random candidates: known items, some with several generators, unknown ones, repeats, none. */
 function candidates(r: () => number, nItems: number, n: number, positions = false): CandidateInfo[] {
@@ -146,16 +132,7 @@ describe('fused scoring (no vectors built) equals encode + score', () => {
       const t = samples.groupTime[g];
       const j0 = samples.event[rows[0]];
       // the profiles as they were at the impression: the events before it
-      const sel = Array.from(timeOrder(events)).filter((j) => events.timestamp[j] < t);
-      const ex = freshExtractor(space);
-      ex.profiles.recordBatch({
-        length: sel.length,
-        userIdx: Int32Array.from(sel, (j) => events.user[j]),
-        itemIdx: Int32Array.from(sel, (j) => events.item[j]),
-        type: Uint16Array.from(sel, (j) => events.type[j]),
-        timestamp: Float64Array.from(sel, (j) => events.timestamp[j]),
-        typeNames: new Map(events.typeNames.map((n, c) => [c, n])),
-      });
+      const ex = servingExtractor(space, events, t);
       const info = {
         user: samples.groupUser[g],
         now: t,

@@ -4,7 +4,7 @@ import { ColumnarCatalog } from '../../src/funnel/catalog.js';
 import type { Provenance } from '../../src/funnel/types.js';
 import { MemoryProfileStore } from '../../src/profiles/memory.js';
 import { FeatureExtractor, FeatureSpace, type FeatureConfig } from '../../src/rank/features.js';
-import { LoggedEventsBuilder, loggedEventsFromSynth, type ImpressionRequest, type LoggedEvents } from '../../src/rank/samples.js';
+import { LoggedEventsBuilder, loggedEventsFromSynth, timeOrder, type ImpressionRequest, type LoggedEvents } from '../../src/rank/samples.js';
 import type { SparseRows } from '../../src/rank/types.js';
 import { seededUniform } from '../../src/math/rng.js';
 
@@ -23,6 +23,24 @@ export function freshExtractor(space: FeatureSpace): FeatureExtractor {
   const k = space.profileKeys();
   p.setItemKeys(k.items, k.keys);
   return new FeatureExtractor(space, p);
+}
+
+/**
+ * The serving process's state: the events strictly before `before` (default: all) replayed in
+ * time order into a fresh extractor.
+ */
+export function servingExtractor(sp: FeatureSpace, ev: LoggedEvents, before = Infinity): FeatureExtractor {
+  const ex = freshExtractor(sp);
+  const sel = Array.from(timeOrder(ev)).filter((j) => ev.timestamp[j] < before);
+  ex.profiles.recordBatch({
+    length: sel.length,
+    userIdx: Int32Array.from(sel, (j) => ev.user[j]),
+    itemIdx: Int32Array.from(sel, (j) => ev.item[j]),
+    type: Uint16Array.from(sel, (j) => ev.type[j]),
+    timestamp: Float64Array.from(sel, (j) => ev.timestamp[j]),
+    typeNames: new Map(ev.typeNames.map((n, c) => [c, n])),
+  });
+  return ex;
 }
 
 /** Deterministic fake provenance: generator 'a' proposes items divisible by 2, 'b' by 3. */
