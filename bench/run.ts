@@ -8,13 +8,14 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { machinePortrait } from './machine.js';
 
 export type BenchResult = Record<string, unknown>;
 
 const here = join(fileURLToPath(import.meta.url), '..');
 const [name, ...args] = process.argv.slice(2);
 const available = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_'))
+  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && f !== 'machine.ts' && !f.startsWith('_'))
   .map((f) => f.slice(0, -3));
 if (!name || !available.includes(name)) {
   console.error(`usage: npm run bench -- NAME [options]\navailable: ${available.join(', ')}`);
@@ -32,7 +33,10 @@ try {
 } catch {
   /* not a git checkout */
 }
-const line = { bench: name, ...result };
+// Figures depend on the machine (memory latency above all): each record says which it was.
+const machine = machinePortrait();
+console.log(`machine: ${machine.cpu}, ${machine.cores} cores, memory latency ${machine.mem_latency_ns} ns, integer loop ${machine.int_loop_ns} ns/iteration`);
+const line = { bench: name, ...result, machine };
 const record = { ...line, date: new Date().toISOString(), commit, node: process.version };
 const dir = join(here, 'results');
 if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
