@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { FeatureSpace, decodeSources, encodeRaw, encodeSources, resolveFeatureConfig, type CandidateInfo } from '../../src/rank/features.js';
+import { FeatureSpace, decodeSources, encodeRaw, encodeSources, resolveFeatureConfig } from '../../src/rank/features.js';
 import { buildSamples } from '../../src/rank/samples.js';
 import { hashCross, hashInt, hashStr } from '../../src/rank/hash.js';
 import type { FeatureBatch } from '../../src/rank/types.js';
 import { HOUR_MS, MINUTE_MS } from '../../src/profiles/window.js';
-import { T0, fakeProvenance, freshExtractor, log, rowOf, servingExtractor, smallCatalog, space, synthFixture, type Ev } from './helpers.js';
+import { T0, fakeProvenance, freshExtractor, log, rowOf, servedGroup, smallCatalog, space, synthFixture, type Ev } from './helpers.js';
 
 /** Shared entries followed by row r's entries, as a serving batch gives candidate r's vector. */
 function servedVector(b: FeatureBatch, r: number): [number, number, number][] {
@@ -27,21 +27,7 @@ describe('features: one definition for training and serving', () => {
     const groups = [Math.floor(samples.groups * 0.3), Math.floor(samples.groups * 0.6), samples.groups - 1];
     let compared = 0;
     for (const g of groups) {
-      const rows: number[] = [];
-      for (let s = 0; s < samples.size; s++) if (samples.group[s] === g) rows.push(s);
-      const j0 = samples.event[rows[0]];
-      const t = samples.groupTime[g];
-      const ex = servingExtractor(sp, events, t);
-      const info = {
-        user: samples.groupUser[g],
-        now: t,
-        ...(events.scene[j0] >= 0 ? { scene: events.sceneNames[events.scene[j0]] } : {}),
-        ...(events.device[j0] >= 0 ? { device: events.deviceNames[events.device[j0]] } : {}),
-      };
-      const cands: CandidateInfo[] = rows.map((s) => {
-        const src = fakeProvenance({ user: info.user, now: t, items: Int32Array.of(samples.item[s]), events: Int32Array.of(0) })[0];
-        return { item: samples.item[s], position: samples.position[s], ...(src ? { sources: src } : {}) };
-      });
+      const { rows, ex, info, cands } = servedGroup(sp, events, samples, g);
       const state = ex.fetch(info);
       assert.ok(!(state instanceof Promise));
       const batch = ex.encode(state, cands);

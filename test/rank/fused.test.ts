@@ -11,7 +11,7 @@ import { RankingModel } from '../../src/rank/model.js';
 import { buildSamples } from '../../src/rank/samples.js';
 import { floorIndex } from '../../src/rank/search.js';
 import { rowsBatch, sigmoid, type Ranker } from '../../src/rank/types.js';
-import { fakeProvenance, freshExtractor, rng, servingExtractor, synthFixture } from './helpers.js';
+import { fakeProvenance, freshExtractor, rng, servedGroup, servingExtractor, synthFixture } from './helpers.js';
 
 /** A space over the synth fixture with a normaliser fitted on its samples. */
 async function fittedSpace(cfg: Partial<FeatureConfig> = {}) {
@@ -127,22 +127,8 @@ describe('fused scoring (no vectors built) equals encode + score', () => {
     const z = model.ranker.logits(rowsBatch(train.x, space.dim), 0);
     let checked = 0;
     for (const g of [Math.floor(samples.groups * 0.5), samples.groups - 1]) {
-      const rows: number[] = [];
-      for (let s = 0; s < samples.size; s++) if (samples.group[s] === g) rows.push(s);
-      const t = samples.groupTime[g];
-      const j0 = samples.event[rows[0]];
       // the profiles as they were at the impression: the events before it
-      const ex = servingExtractor(space, events, t);
-      const info = {
-        user: samples.groupUser[g],
-        now: t,
-        ...(events.scene[j0] >= 0 ? { scene: events.sceneNames[events.scene[j0]] } : {}),
-        ...(events.device[j0] >= 0 ? { device: events.deviceNames[events.device[j0]] } : {}),
-      };
-      const cands: CandidateInfo[] = rows.map((s) => {
-        const src = fakeProvenance({ user: info.user, now: t, items: Int32Array.of(samples.item[s]), events: Int32Array.of(0) })[0];
-        return { item: samples.item[s], position: samples.position[s], ...(src ? { sources: src } : {}) };
-      });
+      const { rows, ex, info, cands } = servedGroup(space, events, samples, g);
       const fused = new FusedScorer(model, ex);
       const got = fused.score(ex.fetch(info) as RequestState, cands);
       rows.forEach((s, r) => {

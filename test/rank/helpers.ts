@@ -3,8 +3,8 @@ import { buildSynthWorld, synthEventBatches, synthItems, type SynthInput } from 
 import { ColumnarCatalog } from '../../src/funnel/catalog.js';
 import type { Provenance } from '../../src/funnel/types.js';
 import { MemoryProfileStore } from '../../src/profiles/memory.js';
-import { FeatureExtractor, FeatureSpace, type FeatureConfig } from '../../src/rank/features.js';
-import { LoggedEventsBuilder, loggedEventsFromSynth, timeOrder, type ImpressionRequest, type LoggedEvents } from '../../src/rank/samples.js';
+import { FeatureExtractor, FeatureSpace, type CandidateInfo, type FeatureConfig, type RequestInfo } from '../../src/rank/features.js';
+import { LoggedEventsBuilder, loggedEventsFromSynth, timeOrder, type ImpressionRequest, type LoggedEvents, type SampleSet } from '../../src/rank/samples.js';
 import type { SparseRows } from '../../src/rank/types.js';
 import { seededUniform } from '../../src/math/rng.js';
 
@@ -41,6 +41,29 @@ export function servingExtractor(sp: FeatureSpace, ev: LoggedEvents, before = In
     typeNames: new Map(ev.typeNames.map((n, c) => [c, n])),
   });
   return ex;
+}
+
+/**
+ * Impression group g of `samples` as the server saw it: its rows, an extractor over the events
+ * before it, the request (user, time, scene, device) and the candidates with `fakeProvenance`.
+ */
+export function servedGroup(sp: FeatureSpace, events: LoggedEvents, samples: SampleSet, g: number) {
+  const rows: number[] = [];
+  for (let s = 0; s < samples.size; s++) if (samples.group[s] === g) rows.push(s);
+  const t = samples.groupTime[g];
+  const j0 = samples.event[rows[0]];
+  const ex = servingExtractor(sp, events, t);
+  const info: RequestInfo = {
+    user: samples.groupUser[g],
+    now: t,
+    ...(events.scene[j0] >= 0 ? { scene: events.sceneNames[events.scene[j0]] } : {}),
+    ...(events.device[j0] >= 0 ? { device: events.deviceNames[events.device[j0]] } : {}),
+  };
+  const cands: CandidateInfo[] = rows.map((s) => {
+    const src = fakeProvenance({ user: info.user, now: t, items: Int32Array.of(samples.item[s]), events: Int32Array.of(0) })[0];
+    return { item: samples.item[s], position: samples.position[s], ...(src ? { sources: src } : {}) };
+  });
+  return { rows, ex, info, cands };
 }
 
 /** Deterministic fake provenance: generator 'a' proposes items divisible by 2, 'b' by 3. */
