@@ -121,7 +121,6 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   // Both serving paths on the same requests, alternating which goes first: the fused scorer
   // (rank/fused.ts: item-side partial sums precomputed, no vectors built; what the funnel's
   // RankerScorer runs) and the two passes (encode the sparse vectors, then RankingModel.score).
-  type Lat = { p50_us: number; p99_us: number; cpu_p50_us: number; cpu_p99_us: number };
   const latency: Record<string, { fused: Lat; twoPass: Lat; fetch_us: number; encode_us: number; score_us: number; nnz: number; build_ms: number; max_diff: number }> = {};
   const lat = (times: Float64Array, cpu: Float64Array): Lat => {
     times.sort();
@@ -231,16 +230,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const models = (['lr', 'fm'] as const).map((model) => ({
     model,
     name: trained[model].report.model,
-    score_p50_us: latency[model].fused.p50_us,
-    score_p99_us: latency[model].fused.p99_us,
-    score_cpu_p50_us: latency[model].fused.cpu_p50_us,
-    score_cpu_p99_us: latency[model].fused.cpu_p99_us,
+    ...latencyFields('score_', latency[model].fused),
     fused_build_ms: latency[model].build_ms,
     fused_max_score_diff: latency[model].max_diff,
-    twopass_p50_us: latency[model].twoPass.p50_us,
-    twopass_p99_us: latency[model].twoPass.p99_us,
-    twopass_cpu_p50_us: latency[model].twoPass.cpu_p50_us,
-    twopass_cpu_p99_us: latency[model].twoPass.cpu_p99_us,
+    ...latencyFields('twopass_', latency[model].twoPass),
     fetch_mean_us: latency[model].fetch_us,
     encode_mean_us: latency[model].encode_us,
     model_mean_us: latency[model].score_us,
@@ -278,4 +271,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     ...(frappeInfo ? { frappe: frappeInfo } : {}),
     models,
   };
+}
+
+type Lat = { p50_us: number; p99_us: number; cpu_p50_us: number; cpu_p99_us: number };
+
+/** `{PREFIXp50_us, PREFIXp99_us, PREFIXcpu_p50_us, PREFIXcpu_p99_us}` of one scoring path. */
+function latencyFields(prefix: string, l: Lat): Record<string, number> {
+  return { [`${prefix}p50_us`]: l.p50_us, [`${prefix}p99_us`]: l.p99_us, [`${prefix}cpu_p50_us`]: l.cpu_p50_us, [`${prefix}cpu_p99_us`]: l.cpu_p99_us };
 }
