@@ -1,11 +1,14 @@
 /**
  * One-off measurement behind the choice of HNSW library and space (see src/index/hnsw.ts):
- * hnswlib-node vs usearch, MIPS-with-bias reduced to L2 by norm augmentation vs the
- * inner-product space directly. Not dispatched by bench/run.ts (leading underscore):
+ * Funnel's graph (hnswlib vendored in the native addon: -march=native, batch prefetch) vs the
+ * npm packages hnswlib-node and usearch (devDependencies, only for this comparison), MIPS-with-
+ * bias reduced to L2 by norm augmentation vs the inner-product space directly. Not dispatched
+ * by bench/run.ts (leading underscore):
  *
  *   node --import tsx bench/_ann-compare.ts [items=100000] [dim=64] [queries=200] [k=100]
  */
 import hnswlib from 'hnswlib-node';
+import { newGraph } from '../src/index/graph.js';
 import { Index, MetricKind, ScalarKind } from 'usearch';
 import { syntheticCatalog, syntheticQueries } from '../src/index/synthetic.js';
 import { ExactIndex } from '../src/index/exact.js';
@@ -68,6 +71,22 @@ for (const space of ['l2', 'ip'] as const) {
       const got = qs.map((q) => h.searchKnn(q, k).neighbors);
       const ms = (performance.now() - t1) / nq;
       console.log(`hnswlib ${space} M=${M} efC=${efC}: build ${build.toFixed(1)} s, ef=${ef}: ${ms.toFixed(3)} ms/query, recall@${k} ${recall(got).toFixed(4)}`);
+    }
+  }
+  // Funnel's graph (L2 only: the vendored build has no inner-product space)
+  if (space === 'l2') {
+    const g = newGraph(D);
+    const t0 = performance.now();
+    g.initIndex(n, M, efC, 1);
+    for (let i = 0; i < n; i++) g.addPoint(X.subarray(i * D, (i + 1) * D), i);
+    const build = (performance.now() - t0) / 1000;
+    const labels = new Int32Array(k);
+    for (const ef of [100, 200, 400]) {
+      g.setEf(ef);
+      const t1 = performance.now();
+      const got = Q.map((q) => labels.slice(0, g.search(q, k, labels, null)));
+      const ms = (performance.now() - t1) / nq;
+      console.log(`funnel ${space} M=${M} efC=${efC}: build ${build.toFixed(1)} s, ef=${ef}: ${ms.toFixed(3)} ms/query, recall@${k} ${recall(got).toFixed(4)}`);
     }
   }
   // usearch

@@ -283,6 +283,7 @@ function ask<T>(p: ChildProcess, msg: unknown, type: string, timeoutMs = 600_000
 }
 
 interface ServerStats {
+  loopDelay: { p50: number; p99: number; max: number };
   cpu: NodeJS.CpuUsage;
   rss: number;
   heapUsed: number;
@@ -296,7 +297,10 @@ interface LoadResult {
   late: number;
   lastError: string;
   wallSeconds: number;
+  /** From send, from the scheduled time, and the client's lag between the two (ms, sorted). */
   latencies: number[];
+  fromSchedule: number[];
+  lags: number[];
 }
 
 interface Step {
@@ -307,6 +311,15 @@ interface Step {
   p50_ms: number;
   p99_ms: number;
   p999_ms: number;
+  /** The same latencies counted from the scheduled send time (adds the client's timer lag). */
+  from_schedule_p50_ms: number;
+  from_schedule_p99_ms: number;
+  /** The load generator's lag behind its schedule (Node timers: ~1 ms grain). */
+  client_lag_p50_ms: number;
+  client_lag_p99_ms: number;
+  /** The server's event-loop delay (monitorEventLoopDelay, 5 ms resolution): stalls. */
+  server_loop_delay_p99_ms: number;
+  server_loop_delay_max_ms: number;
   server_cpu_s_per_1000: number;
   server_cores: number;
   rss_mb: number;
@@ -357,6 +370,12 @@ class Rig {
       p50_ms: +quantile(lat, 0.5).toFixed(3),
       p99_ms: +p99.toFixed(3),
       p999_ms: +quantile(lat, 0.999).toFixed(3),
+      from_schedule_p50_ms: +quantile(r.fromSchedule, 0.5).toFixed(3),
+      from_schedule_p99_ms: +quantile(r.fromSchedule, 0.99).toFixed(3),
+      client_lag_p50_ms: +quantile(r.lags, 0.5).toFixed(3),
+      client_lag_p99_ms: +quantile(r.lags, 0.99).toFixed(3),
+      server_loop_delay_p99_ms: b.loopDelay.p99,
+      server_loop_delay_max_ms: b.loopDelay.max,
       server_cpu_s_per_1000: +((cpu / Math.max(1, r.ok)) * 1000).toFixed(4),
       server_cores: +(cpu / wall).toFixed(2),
       rss_mb: Math.round(b.rss / 1e6),
@@ -377,7 +396,7 @@ class Rig {
 
 function printStep(s: Step): void {
   console.log(
-    `${String(s.rate).padStart(7)} ${String(s.achieved).padStart(8)} ${s.p50_ms.toFixed(2).padStart(8)} ${s.p99_ms.toFixed(2).padStart(8)} ${s.p999_ms.toFixed(2).padStart(8)} ${s.server_cpu_s_per_1000.toFixed(3).padStart(9)} ${s.server_cores.toFixed(2).padStart(6)} ${String(s.rss_mb).padStart(6)}  ${s.sustained ? 'yes' : 'NO'}${s.errors ? ` (${s.errors} errors)` : ''}`,
+    `${String(s.rate).padStart(7)} ${String(s.achieved).padStart(8)} ${s.p50_ms.toFixed(2).padStart(8)} ${s.p99_ms.toFixed(2).padStart(8)} ${s.p999_ms.toFixed(2).padStart(8)} ${s.server_cpu_s_per_1000.toFixed(3).padStart(9)} ${s.server_cores.toFixed(2).padStart(6)} ${String(s.rss_mb).padStart(6)} ${s.client_lag_p99_ms.toFixed(2).padStart(7)} ${s.server_loop_delay_p99_ms.toFixed(1).padStart(6)}  ${s.sustained ? 'yes' : 'NO'}${s.errors ? ` (${s.errors} errors)` : ''}`,
   );
 }
 
@@ -418,7 +437,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const rig = await Rig.start(main.db, main.models, o.profile);
   log(`server ready in ${rig.startSeconds.toFixed(1)} s, RSS ${(rig.startRss / 1e6).toFixed(0)} MB`);
   console.log(`\nserve: ${o.items} items (d=${o.dim}, ${indexKindFor(o.index, o.items)} index), ${o.users[0]} users × ${o.history} views, k=${o.k}, default scene (led 200, itemknn 100, popular 100, fresh 50)`);
-  console.log('   rate  achieved  p50 ms   p99 ms  p99.9 ms  cpu s/1000  cores  RSS MB  sustained');
+  console.log('   rate  achieved  p50 ms   p99 ms  p99.9 ms  cpu s/1000  cores  RSS MB  lag p99  loop p99  sustained');
   const steps: Step[] = [];
   let best: Step | undefined;
   try {
@@ -479,6 +498,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       half_load_rps: half,
       p50_ms: halfStep.p50_ms,
       p99_ms: halfStep.p99_ms,
+      from_schedule_p50_ms: halfStep.from_schedule_p50_ms,
+      from_schedule_p99_ms: halfStep.from_schedule_p99_ms,
+      client_lag_p99_ms: halfStep.client_lag_p99_ms,
+      server_loop_delay_p99_ms: halfStep.server_loop_delay_p99_ms,
       p999_ms: halfStep.p999_ms,
       server_cpu_s_per_1000: halfStep.server_cpu_s_per_1000,
       requests_per_cpu_second: perCore,

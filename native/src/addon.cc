@@ -8,6 +8,7 @@
 #include "adam.h"
 #include "embed.h"
 #include "gemm.h"
+#include "hnsw.h"
 #include "losses.h"
 #include "sparse.h"
 #include "threads.h"
@@ -311,6 +312,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("getThreadGrain", Napi::Function::New(env, GetThreadGrain));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
+  exports.Set("HnswGraph", funnel::HnswGraph::Define(env));
   return exports;
 }
 

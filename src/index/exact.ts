@@ -122,16 +122,6 @@ export class ExactIndex implements VectorIndex {
     return s + this.biases[id];
   }
 
-  /**
-   * Exact scores of the present items ids[0..n) into out[0..n), in one kernel call (a gather
-   * of their rows, then a dot with the query): much faster than `scoreOf` per id for a few
-   * hundred scattered rows. float32 sums, as the full search's sgemm.
-   */
-  scoreMany(query: Float32Array, ids: Int32Array, n: number, out: Float32Array): void {
-    if (n === 0) return;
-    kernels.sampledScores(1, this.dim, query, n, ids.length === n ? ids : ids.subarray(0, n), this.vectors, this.biases, out.length === n ? out : out.subarray(0, n));
-  }
-
   upsert(ids: ArrayLike<number>, vectors: Float32Array, biases: Float32Array): void {
     checkItems('exact', this.dim, ids, vectors, biases);
     let maxId = -1;

@@ -1,6 +1,6 @@
 /**
- * Approximate maximum-inner-product search with HNSW graphs (hnswlib-node), over items split
- * into norm bands.
+ * Approximate maximum-inner-product search with HNSW graphs (hnswlib, vendored in the native
+ * addon: src/index/graph.ts), over items split into norm bands.
  *
  * Reduction (src/index/mips.ts): the bias becomes a coordinate ([u, 1]·[v, b] = ⟨u, v⟩ + b),
  * then norm augmentation turns MIPS into L2 nearest-neighbour search: items
@@ -12,14 +12,26 @@
  * Cauchy–Schwarz bound ‖[u, 1]‖ · M_band cannot beat the k-th score found, so usually only the
  * top bands are searched. Below the top band, a band is first probed with a short search (32
  * candidates at a breadth of 32) and searched fully only when all of them would enter the
- * top k. Candidates are re-scored exactly from the original vectors (float32 distances of the
- * augmented problem lose digits), all of a band's at once with one native gather-dot (kernels
- * `sampledScores`), and sorted with ties by the lower id, as the exact index does.
+ * top k. Candidates are scored exactly: the graph search returns ⟨[u, 1, 0], [v, b, s]⟩ = u·v + b
+ * computed from its stored rows (the same float32 values as the item matrix, still in cache),
+ * not from the augmented distance (float32 distances of the augmented problem lose digits);
+ * they are sorted with ties by the lower id, as the exact index does.
  *
- * Serving cost at 1M items (d = 64, LED quota 200, bench/serve.ts data, one query): 0.84 ms
- * with the probes at the full breadth (ef = 200) and JS re-scoring one id at a time; 0.51 ms
- * now, for the same recall (0.968 @100, 0.951 @200 with the history excluded). What remains is
- * mostly hnswlib's own search of the top band (0.27 ms at ef = 255; it is built without AVX).
+ * Serving cost at 1M items (d = 64, LED quota 200, bench/serve.ts data, one real user query,
+ * history excluded; Recall@100 0.97, @200 0.95 throughout):
+ * - 0.84 ms with hnswlib-node, the probes at the full breadth (ef = 200), JS re-scoring;
+ * - 0.44–0.49 ms with hnswlib-node, short probes, re-scoring by one native gather-dot;
+ * - 0.29–0.34 ms now: hnswlib compiled in Funnel's addon (-O3 -march=native) with batch
+ *   prefetching (the unvisited neighbours of an expanded node are collected first and every
+ *   cache line of their rows prefetched, then their distances computed: hnswlib prefetches one
+ *   line of the next neighbour only, and a row of 66 floats spans five), exact scores from the
+ *   graph's rows, results written into typed arrays. What remains is the graph walk itself:
+ *   the top band at ef = 255 (0.22 ms for real user queries, which fall between clusters) and
+ *   ~1.5 short probes of lower bands (0.05 ms each).
+ *   Same graph, same answers: bench/_ann-compare.ts (100K items, M = 16, efC = 100, ef = 200)
+ *   0.059 ms/query vs 0.090 for hnswlib-node and 0.102 for usearch, identical recall.
+ *   Tried and left out: float16 rows (a custom space with F16C conversion): 14% faster top-band
+ *   search, 98.5% of the same results, for a new file format.
  *
  * Why bands: with one graph and one M, every low-norm item gets a large extra coordinate, and
  * the top-k of a query (the largest-norm items of its region, scattered around it) are not
@@ -39,19 +51,20 @@
  * efSearch = 200): built in 144 s, 426 MB, Recall@100 0.97 and Recall@200 0.95 for encoded
  * user histories.
  *
- * - hnswlib-node over usearch (bench/_ann-compare.ts, same catalogue, M=16, efC=100): the same
- *   graph quality (identical recall single-threaded), a slightly faster single query
- *   (0.089 vs 0.108 ms at ef=200), a filter callback (usearch's JS binding has none), a search
- *   breadth settable per query (usearch fixes it at construction), numeric labels instead of
- *   BigInt keys; usearch's multi-threaded build gained nothing on 2 shared cores.
+ * - hnswlib over usearch (bench/_ann-compare.ts, same catalogue, M=16, efC=100): the same
+ *   graph quality (identical recall single-threaded), a faster single query, a filter callback
+ *   (usearch's JS binding has none), a search breadth settable per query (usearch fixes it at
+ *   construction), numeric labels instead of BigInt keys; usearch's multi-threaded build gained
+ *   nothing on 2 shared cores. hnswlib from the npm package hnswlib-node was used until it
+ *   measured 1.5× slower than the same code compiled in Funnel's addon (see above).
  * - L2 augmentation over the inner-product space: hnswlib's neighbour-selection heuristic
  *   assumes a metric, which the inner product is not, and the inner-product graph plateaus
  *   (table above).
  *
  * Filtering: items marked unavailable or removed are marked deleted in their graph (still used
  * for navigation, never returned). Per-request filters (exclude set, allow predicate) are
- * applied to over-fetched candidates (k + |exclude| plus a margin), which is cheap; hnswlib-
- * node's filter callback costs one JS call per visited candidate. When too few candidates
+ * applied to over-fetched candidates (k + |exclude| plus a margin), which is cheap; the graph's
+ * filter callback costs one JS call per visited candidate. When too few candidates
  * survive (a selective category or price filter), the bands are searched again with the
  * library's filter callback, and when even that finds fewer than k items, the exact scan over
  * the stored vectors answers (it is exact, so "fewer than k" is then the truth).
@@ -61,7 +74,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import hnswlib from 'hnswlib-node';
+import { newGraph, type HnswGraph } from './graph.js';
 import { ExactIndex } from './exact.js';
 import { readMeta, readUint8, writeArray, writeMeta } from './io.js';
 import { augmentItemInto, itemNorm2 } from './mips.js';
@@ -101,7 +114,7 @@ export interface ExternalVectors {
 }
 
 interface Band {
-  graph: hnswlib.HierarchicalNSW;
+  graph: HnswGraph;
   /** Items of norm in [lo, hi) belong here (the top band: [lo, hi]); hi is the band's M. */
   lo: number;
   hi: number;
@@ -123,12 +136,13 @@ export class HnswIndex implements VectorIndex {
   private readonly external: boolean;
   /** Length (items) of the adopted arrays. */
   private sourceItems = 0;
-  private readonly row: number[];
+  /** The graphs' query row [u, 1, 0] and an item's augmented row (scratch). */
+  private readonly qRow: Float32Array;
   private readonly augRow: Float32Array;
+  /** Labels found by a graph search and their exact scores (scratch). */
+  private labels = new Int32Array(0);
+  private values = new Float32Array(0);
   private readonly heap = new TopK();
-  /** Scratch of `offer`: candidate ids and their exact scores. */
-  private candIds = new Int32Array(0);
-  private candScores = new Float32Array(0);
   /** Searches answered by each path (over-fetch, library filter, exact fallback), full band searches and short probes of lower bands. */
   readonly stats = { overfetch: 0, filtered: 0, exact: 0, bandsSearched: 0, probes: 0 };
 
@@ -139,7 +153,7 @@ export class HnswIndex implements VectorIndex {
     this.opts = opts;
     this.bandOf = bandOf;
     this.external = external;
-    this.row = new Array<number>(exact.dim + 2).fill(0);
+    this.qRow = new Float32Array(exact.dim + 2);
     this.augRow = new Float32Array(exact.dim + 2);
   }
 
@@ -186,8 +200,8 @@ export class HnswIndex implements VectorIndex {
       const count = cuts[b + 1] - cuts[b];
       const hi = b === 0 ? (ids.length ? norm[ids[0]] : 0) : bands[b - 1].lo;
       const lo = b === B - 1 || count === 0 ? 0 : norm[ids[cuts[b + 1] - 1]];
-      const graph = new hnswlib.HierarchicalNSW('l2', dim + 2);
-      graph.initIndex({ maxElements: Math.max(16, count), m: o.m, efConstruction: o.efConstruction, randomSeed: o.seed + b });
+      const graph = newGraph(dim + 2);
+      graph.initIndex(Math.max(16, count), o.m, o.efConstruction, o.seed + b);
       bands.push({ graph, lo, hi });
     }
     const bandOf = new Uint8Array(Math.max(16, exact.slots)).fill(NO_BAND);
@@ -235,8 +249,8 @@ export class HnswIndex implements VectorIndex {
     const bands: Band[] = specs.map((s, b) => {
       const path = join(dir, `hnsw-${b}.bin`);
       if (!existsSync(path)) throw new Error(`${path}: missing`);
-      const graph = new hnswlib.HierarchicalNSW('l2', dim + 2);
-      graph.readIndexSync(path);
+      const graph = newGraph(dim + 2);
+      graph.readIndex(path);
       return { graph, lo: s.lo, hi: s.hi };
     });
     const opts = { m: Number(meta.m), efConstruction: Number(meta.efConstruction), efSearch: options.efSearch ?? Number(meta.efSearch), seed: Number(meta.seed) };
@@ -334,16 +348,16 @@ export class HnswIndex implements VectorIndex {
           // The probe's breadth is its size, not efSearch: at ef = 200 the probes of the lower
           // bands cost 40% of a 1M-item search (bench/serve.ts) for the same recall.
           g.setEf(PROBE);
-          const ns = g.searchKnn(q, PROBE).neighbors;
+          const n = g.search(q, PROBE, this.labelRoom(PROBE), this.values, null, true);
           this.stats.probes++;
-          low = this.offer(query, ns, b, ex, allow);
+          low = this.offer(this.labels, this.values, n, b, ex, allow);
           if (low < heap.worstScore()) continue; // items not fetched score <= low
-          probed = new Set(ns);
+          probed = new Set(this.labels.subarray(0, n));
         }
         g.setEf(Math.max(this.opts.efSearch, f));
-        const ns = g.searchKnn(q, f).neighbors;
+        const n = g.search(q, f, this.labelRoom(f), this.values, null, true);
         this.stats.bandsSearched++;
-        low = this.offer(query, ns, b, ex, allow, probed);
+        low = this.offer(this.labels, this.values, n, b, ex, allow, probed);
         if (f < count && low > floor) floor = low;
       }
       this.scanOverflow(query, heap, ex, allow);
@@ -359,8 +373,10 @@ export class HnswIndex implements VectorIndex {
       if (g.getCurrentCount() === 0) continue;
       const kb = Math.min(k, g.getMaxElements());
       g.setEf(Math.max(this.opts.efSearch, kb));
-      const ns = g.searchKnn(q, kb, (id: number) => this.bandOf[id] === b && exact.has(id) && !(ex && ex.has(id)) && (!allow || allow(id))).neighbors;
-      for (const id of ns) {
+      const labels = this.labelRoom(kb);
+      const n = g.search(q, kb, labels, null, (id: number) => this.bandOf[id] === b && exact.has(id) && !(ex && ex.has(id)) && (!allow || allow(id)));
+      for (let p = 0; p < n; p++) {
+        const id = labels[p];
         const s = exact.scoreOf(query, id);
         if (heap.wouldTake(s, id)) heap.push(s, id);
       }
@@ -383,7 +399,7 @@ export class HnswIndex implements VectorIndex {
       items: this.size, slots, bands: this.bands.map((b) => ({ lo: b.lo, hi: b.hi, items: b.graph.getCurrentCount() })), bandOf: 'band.u8',
       vectors: external ? 'external' : 'own', ...(external ? { sourceItems: this.sourceItems } : {}), overflow: [...this.overflow],
     });
-    this.bands.forEach((b, i) => b.graph.writeIndexSync(join(dir, `hnsw-${i}.bin`)));
+    this.bands.forEach((b, i) => b.graph.writeIndex(join(dir, `hnsw-${i}.bin`)));
     writeArray(dir, 'band.u8', this.bandOf.subarray(0, slots));
     if (!external) await this.exact.save(join(dir, 'exact'));
     else writeArray(dir, 'state.u8', this.exact.states());
@@ -402,9 +418,18 @@ export class HnswIndex implements VectorIndex {
     return bytes;
   }
 
+  /** The label scratch, at least n long. */
+  private labelRoom(n: number): Int32Array {
+    if (this.labels.length < n) {
+      this.labels = new Int32Array(n + 64);
+      this.values = new Float32Array(n + 64);
+    }
+    return this.labels;
+  }
+
   /** The graphs' query row [u, 1, 0] (reused). */
-  private queryRow(query: Float32Array): number[] {
-    const row = this.row;
+  private queryRow(query: Float32Array): Float32Array {
+    const row = this.qRow;
     const d = this.dim;
     for (let j = 0; j < d; j++) row[j] = query[j];
     row[d] = 1;
@@ -413,30 +438,19 @@ export class HnswIndex implements VectorIndex {
   }
 
   /**
-   * Offers graph candidates of band `b` to the heap (exact scores, filters applied, `skip`
-   * already offered); returns the lowest score among them (Infinity when none).
+   * Offers graph candidates of band `b` with their exact scores (computed by the graph search
+   * from its stored rows [v, b, s]: the same float32 values as the item matrix) to the heap,
+   * filters applied, `skip` already offered; returns the lowest score among them (Infinity
+   * when none). Items moved to another band or removed since are skipped.
    */
-  private offer(query: Float32Array, ns: number[], b: number, ex: ReadonlySet<number> | undefined, allow: ((id: number) => boolean) | undefined, skip?: Set<number>): number {
+  private offer(ids: Int32Array, scores: Float32Array, count: number, b: number, ex: ReadonlySet<number> | undefined, allow: ((id: number) => boolean) | undefined, skip?: Set<number>): number {
     const heap = this.heap;
     const exact = this.exact;
     const bandOf = this.bandOf;
-    if (this.candIds.length < ns.length) {
-      this.candIds = new Int32Array(ns.length + 64);
-      this.candScores = new Float32Array(ns.length + 64);
-    }
-    const ids = this.candIds;
-    const scores = this.candScores;
-    let n = 0;
-    for (let p = 0; p < ns.length; p++) {
-      const id = ns[p];
-      if (bandOf[id] === b && exact.has(id)) ids[n++] = id;
-    }
-    // One native gather-dot for every candidate: the rows are scattered over the item matrix,
-    // and scoring them one by one in JS cost a third of a search (bench/serve.ts).
-    exact.scoreMany(query, ids, n, scores);
     let low = Infinity;
-    for (let p = 0; p < n; p++) {
+    for (let p = 0; p < count; p++) {
       const id = ids[p];
+      if (bandOf[id] !== b || !exact.has(id)) continue;
       const s = scores[p];
       if (s < low) low = s;
       if (skip && skip.has(id)) continue;
@@ -492,10 +506,8 @@ export class HnswIndex implements VectorIndex {
       next.set(this.bandOf);
       this.bandOf = next;
     }
-    const row = this.row;
-    for (let j = 0; j < d + 2; j++) row[j] = this.augRow[j];
     // Adding an existing label replaces its vector and clears its deleted mark.
-    g.addPoint(row, id);
+    g.addPoint(this.augRow, id);
     this.bandOf[id] = b;
   }
 
@@ -507,18 +519,10 @@ export class HnswIndex implements VectorIndex {
   private show(id: number): void {
     const b = id < this.bandOf.length ? this.bandOf[id] : NO_BAND;
     if (b === NO_BAND) return;
-    try {
-      this.bands[b].graph.unmarkDelete(id);
-    } catch {
-      /* not marked */
-    }
+    this.bands[b].graph.unmarkDelete(id); // false: not marked
   }
 
-  private markDeleted(g: hnswlib.HierarchicalNSW, id: number): void {
-    try {
-      g.markDelete(id);
-    } catch {
-      /* already marked, or not in this graph */
-    }
+  private markDeleted(g: HnswGraph, id: number): void {
+    g.markDelete(id); // false: already marked, or not in this graph
   }
 }

@@ -155,7 +155,7 @@ class ImpressionLog {
   private timer: NodeJS.Timeout | undefined;
   /** The writes under way (flushes run one after the other). */
   private writing: Promise<void> | undefined;
-  constructor(private readonly store: Store, private readonly flushMs = 200, private readonly maxBuffer = 5000, private readonly chunk = 500) {}
+  constructor(private readonly store: Store, private readonly flushMs = 200, private readonly maxBuffer = 5000, private readonly chunk = 100) {}
   push(events: Event[]): void {
     for (const e of events) this.buf.push(e);
     if (this.buf.length >= this.maxBuffer) void this.flush();

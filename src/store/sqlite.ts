@@ -430,9 +430,12 @@ export class SqliteStore implements Store, BulkLoadable {
     const single = this.stmt(`INSERT OR IGNORE INTO events ${cols} VALUES ${one}`);
     let inserted = 0;
     let p = 0;
-    if (this.eventListeners.size > 0) {
-      // Someone listens: insert row by row to know which rows a duplicate id made the
-      // database ignore (the multi-row insert only counts them).
+    const listening = this.eventListeners.size > 0;
+    let withExtId = false;
+    if (listening) for (let r = 0; r < rows.length && !withExtId; r++) withExtId = rows[r][5] !== null;
+    if (withExtId) {
+      // Someone listens and a row has an id: insert row by row to know which rows a duplicate
+      // id made the database ignore (the multi-row insert only counts them).
       for (const row of rows) {
         if (single.run(row).changes > 0) {
           inserted++;
@@ -452,6 +455,8 @@ export class SqliteStore implements Store, BulkLoadable {
       inserted += many.run(flat).changes;
     }
     for (; p < rows.length; p++) inserted += single.run(rows[p]).changes;
+    // Without ids no row can be a duplicate: every row was stored.
+    if (listening) for (const row of rows) this.appended.push(row[0] as number, row[1] as number, row[2] as number, row[4] as number);
     res.accepted += inserted;
     res.duplicates += rows.length - inserted;
   }

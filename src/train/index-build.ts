@@ -9,6 +9,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { ExactIndex } from '../index/exact.js';
+import { hnswUnavailable } from '../index/graph.js';
 import { HnswIndex } from '../index/hnsw.js';
 import { readMeta, writeMeta } from '../index/io.js';
 import type { IndexKind, VectorIndex } from '../index/types.js';
@@ -30,9 +31,12 @@ function ledArrays(led: LedModel): { vectors: Float32Array; biases: Float32Array
   return { vectors, biases: biases ?? new Float32Array(led.numItems), dim };
 }
 
-/** The kind 'auto' resolves to for a catalogue of `items`. */
+/**
+ * The kind 'auto' resolves to for a catalogue of `items` (exact without the native addon,
+ * which holds the HNSW graphs: src/index/graph.ts).
+ */
 export function indexKindFor(cfg: ItemIndexConfig, items: number): IndexKind {
-  return cfg.kind === 'auto' ? (items >= cfg.hnswMinItems ? 'hnsw' : 'exact') : cfg.kind;
+  return cfg.kind === 'auto' ? (items >= cfg.hnswMinItems && hnswUnavailable() === null ? 'hnsw' : 'exact') : cfg.kind;
 }
 
 export async function buildItemIndex(

@@ -146,6 +146,9 @@ describe('kernels: selection and info', () => {
     assert.equal(r.kernels.selfTest, 'ok');
     assert.match(String(r.sqlite.version), /^3\./);
     assert.match(formatReport(r), new RegExp(`kernels +${r.kernels.active}: `));
+    // HNSW graphs live in the addon: available exactly when it loaded.
+    assert.equal(r.hnsw === null, r.kernels.nativeAvailable);
+    assert.match(formatReport(r), r.hnsw === null ? /hnsw +available/ : /hnsw +unavailable: item indexes fall back to the exact scan/);
   });
 
   it('selectKernels switches and restores', { skip: skipNative }, () => {

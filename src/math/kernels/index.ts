@@ -8,12 +8,12 @@
 import { availableParallelism } from 'node:os';
 import type { KernelInfo, Kernels } from './types.js';
 import { tsKernels } from './ts.js';
-import { describeBuild, loadNative, nativeKernelsOf } from './native.js';
+import { describeBuild, nativeAddon, nativeKernelsOf } from './native.js';
 
 export type { AdamOptions, KernelInfo, Kernels } from './types.js';
 export { tsKernels } from './ts.js';
 
-const loaded = loadNative();
+const loaded = nativeAddon();
 
 /** The native kernels (with argument checks), or null when the addon did not load. */
 export const nativeKernels: Kernels | null = loaded.addon ? nativeKernelsOf(loaded.addon) : null;

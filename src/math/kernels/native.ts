@@ -31,6 +31,8 @@ export interface NativeAddon {
   getThreads(): number;
   getThreadGrain(): number;
   buildInfo(): NativeBuildInfo;
+  /** HNSW graphs (native/src/hnsw.h; src/index/graph.ts types them). */
+  HnswGraph: new (dim: number) => unknown;
 }
 
 export interface NativeBuildInfo {
@@ -45,7 +47,7 @@ export interface NativeBuildInfo {
 
 const REQUIRED: (keyof NativeAddon)[] = [
   'sgemm', 'csrmm', 'mmcsr', 'dotRows', 'axpyRows', 'embeddingBag', 'embeddingBagBackward',
-  'sampledScores', 'sampledScoresBackward', 'adamRows', 'topk', 'bprPairs', 'firstOutOfRange', 'setThreads', 'getThreads', 'getThreadGrain', 'buildInfo',
+  'sampledScores', 'sampledScoresBackward', 'adamRows', 'topk', 'bprPairs', 'firstOutOfRange', 'setThreads', 'getThreads', 'getThreadGrain', 'buildInfo', 'HnswGraph',
 ];
 
 const ADDON_REL = join('native', 'build', 'Release', 'funnel_native.node');
@@ -67,6 +69,13 @@ export function addonPath(): string {
 }
 
 export type NativeLoad = { addon: NativeAddon; path: string; error: null } | { addon: null; path: string; error: string };
+
+let once: NativeLoad | undefined;
+
+/** The addon, loaded once per process (see loadNative). */
+export function nativeAddon(): NativeLoad {
+  return (once ??= loadNative());
+}
 
 export function loadNative(): NativeLoad {
   const path = addonPath();

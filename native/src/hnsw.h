@@ -1,0 +1,303 @@
+// HNSW graphs for src/index/hnsw.ts: hnswlib 0.8 (vendored in hnswlib/, Apache-2.0, with one
+// Funnel change marked FUNNEL in hnswalg.h: batch prefetch in the search), compiled with the
+// addon's flags (-O3 -march=native: AVX-512/AVX distances where the CPU has them; the npm
+// package hnswlib-node is built with none of them) and searched into typed arrays.
+//
+// The graph file is hnswlib's own format (saveIndex/loadIndex), the same as hnswlib-node's.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+// hnswlib as vendored (its own warnings are not Funnel's to fix).
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#endif
+#include "hnswlib/hnswlib.h"
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+namespace funnel {
+
+class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "HnswGraph", {
+      InstanceMethod("initIndex", &HnswGraph::InitIndex),
+      InstanceMethod("readIndex", &HnswGraph::ReadIndex),
+      InstanceMethod("writeIndex", &HnswGraph::WriteIndex),
+      InstanceMethod("resizeIndex", &HnswGraph::ResizeIndex),
+      InstanceMethod("addPoint", &HnswGraph::AddPoint),
+      InstanceMethod("markDelete", &HnswGraph::MarkDelete),
+      InstanceMethod("unmarkDelete", &HnswGraph::UnmarkDelete),
+      InstanceMethod("getCurrentCount", &HnswGraph::GetCurrentCount),
+      InstanceMethod("getMaxElements", &HnswGraph::GetMaxElements),
+      InstanceMethod("setEf", &HnswGraph::SetEf),
+      InstanceMethod("search", &HnswGraph::Search),
+    });
+  }
+
+  explicit HnswGraph(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HnswGraph>(info) {
+    if (!info[0].IsNumber() || info[0].As<Napi::Number>().Int64Value() < 1) {
+      Napi::TypeError::New(info.Env(), "HnswGraph: dim must be a positive integer").ThrowAsJavaScriptException();
+      return;
+    }
+    dim_ = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
+    space_ = std::make_unique<hnswlib::L2Space>(dim_);
+  }
+
+ private:
+  size_t dim_ = 0;
+  size_t ef_ = 10;
+  std::unique_ptr<hnswlib::L2Space> space_;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> index_;
+
+  /** Throws a JS error and returns false when there is no index yet. */
+  bool ready(Napi::Env env, const char* fn) {
+    if (index_) return true;
+    Napi::Error::New(env, std::string("HnswGraph.") + fn + ": the index is not initialised (initIndex or readIndex first)").ThrowAsJavaScriptException();
+    return false;
+  }
+  static bool count(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* what, int64_t min, size_t* out) {
+    if (!info[i].IsNumber() || info[i].As<Napi::Number>().Int64Value() < min) {
+      Napi::TypeError::New(info.Env(), std::string("HnswGraph.") + fn + ": " + what + " must be an integer >= " + std::to_string(min)).ThrowAsJavaScriptException();
+      return false;
+    }
+    *out = static_cast<size_t>(info[i].As<Napi::Number>().Int64Value());
+    return true;
+  }
+  /** The float32 row at argument i (length dim). */
+  const float* row(const Napi::CallbackInfo& info, size_t i, const char* fn) {
+    if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+        info[i].As<Napi::Float32Array>().ElementLength() != dim_) {
+      Napi::TypeError::New(info.Env(), std::string("HnswGraph.") + fn + ": expected a Float32Array of length " + std::to_string(dim_)).ThrowAsJavaScriptException();
+      return nullptr;
+    }
+    return info[i].As<Napi::Float32Array>().Data();
+  }
+  /**
+   * hnswlib reads a graph file without checking it: the header must describe an element layout
+   * of this dimension (links, vector, label) and the file must hold every element.
+   */
+  void checkHeader(const std::string& path) const {
+    std::ifstream in(path, std::ios::binary);
+    if (!in.is_open()) throw std::runtime_error("cannot open " + path);
+    in.seekg(0, in.end);
+    const uint64_t total = static_cast<uint64_t>(in.tellg());
+    in.seekg(0, in.beg);
+    uint64_t offsetLevel0 = 0, maxElements = 0, count = 0, perElement = 0, labelOffset = 0, offsetData = 0, maxM = 0, maxM0 = 0, m = 0;
+    int32_t maxLevel = 0;
+    uint32_t entry = 0;
+    in.read(reinterpret_cast<char*>(&offsetLevel0), 8).read(reinterpret_cast<char*>(&maxElements), 8).read(reinterpret_cast<char*>(&count), 8)
+      .read(reinterpret_cast<char*>(&perElement), 8).read(reinterpret_cast<char*>(&labelOffset), 8).read(reinterpret_cast<char*>(&offsetData), 8)
+      .read(reinterpret_cast<char*>(&maxLevel), 4).read(reinterpret_cast<char*>(&entry), 4)
+      .read(reinterpret_cast<char*>(&maxM), 8).read(reinterpret_cast<char*>(&maxM0), 8).read(reinterpret_cast<char*>(&m), 8);
+    const uint64_t header = 6 * 8 + 4 + 4 + 3 * 8 + 8 + 8;
+    const uint64_t links0 = maxM0 * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+    const bool layout = in.good() && offsetLevel0 == 0 && m >= 2 && m < 65536 && maxM == m && maxM0 == 2 * m && offsetData == links0 &&
+                        labelOffset == links0 + dim_ * sizeof(float) && perElement == labelOffset + sizeof(hnswlib::labeltype) && count <= maxElements;
+    if (!layout) {
+      const bool otherDim = in.good() && offsetData == links0 && labelOffset > offsetData && (labelOffset - offsetData) % sizeof(float) == 0;
+      throw std::runtime_error(path + ": not an HNSW graph of dimension " + std::to_string(dim_) +
+                               (otherDim ? " (it holds vectors of dimension " + std::to_string((labelOffset - offsetData) / sizeof(float)) + ")" : ""));
+    }
+    if (total < header + count * perElement) throw std::runtime_error(path + ": truncated (" + std::to_string(total) + " bytes for " + std::to_string(count) + " elements)");
+  }
+
+  static void fail(Napi::Env env, const char* fn, const std::exception& e) {
+    Napi::Error::New(env, std::string("HnswGraph.") + fn + ": " + e.what()).ThrowAsJavaScriptException();
+  }
+
+  /** initIndex(maxElements, m, efConstruction, seed) */
+  Napi::Value InitIndex(const Napi::CallbackInfo& info) {
+    size_t n, m, efc, seed;
+    if (!count(info, 0, "initIndex", "maxElements", 1, &n) || !count(info, 1, "initIndex", "m", 2, &m) ||
+        !count(info, 2, "initIndex", "efConstruction", 1, &efc) || !count(info, 3, "initIndex", "seed", 0, &seed)) return info.Env().Undefined();
+    try {
+      index_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get(), n, m, efc, seed);
+      index_->setEf(ef_);
+    } catch (const std::exception& e) {
+      fail(info.Env(), "initIndex", e);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ReadIndex(const Napi::CallbackInfo& info) {
+    if (!info[0].IsString()) {
+      Napi::TypeError::New(info.Env(), "HnswGraph.readIndex: path must be a string").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    const std::string path = info[0].As<Napi::String>().Utf8Value();
+    try {
+      checkHeader(path);
+      index_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get(), path);
+      index_->setEf(ef_);
+    } catch (const std::exception& e) {
+      fail(info.Env(), "readIndex", e);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value WriteIndex(const Napi::CallbackInfo& info) {
+    if (!ready(info.Env(), "writeIndex")) return info.Env().Undefined();
+    if (!info[0].IsString()) {
+      Napi::TypeError::New(info.Env(), "HnswGraph.writeIndex: path must be a string").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    try {
+      index_->saveIndex(info[0].As<Napi::String>().Utf8Value());
+    } catch (const std::exception& e) {
+      fail(info.Env(), "writeIndex", e);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ResizeIndex(const Napi::CallbackInfo& info) {
+    size_t n;
+    if (!ready(info.Env(), "resizeIndex") || !count(info, 0, "resizeIndex", "maxElements", 1, &n)) return info.Env().Undefined();
+    try {
+      index_->resizeIndex(n);
+    } catch (const std::exception& e) {
+      fail(info.Env(), "resizeIndex", e);
+    }
+    return info.Env().Undefined();
+  }
+
+  /** addPoint(row, label): a label already present gets the new vector and loses its deleted mark. */
+  Napi::Value AddPoint(const Napi::CallbackInfo& info) {
+    size_t label;
+    if (!ready(info.Env(), "addPoint")) return info.Env().Undefined();
+    const float* v = row(info, 0, "addPoint");
+    if (!v || !count(info, 1, "addPoint", "label", 0, &label)) return info.Env().Undefined();
+    try {
+      index_->addPoint(v, label);
+    } catch (const std::exception& e) {
+      fail(info.Env(), "addPoint", e);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value MarkDelete(const Napi::CallbackInfo& info) { return mark(info, true); }
+  Napi::Value UnmarkDelete(const Napi::CallbackInfo& info) { return mark(info, false); }
+  /** Marks or unmarks a label; returns false when the label is not in the graph or already so. */
+  Napi::Value mark(const Napi::CallbackInfo& info, bool del) {
+    const char* fn = del ? "markDelete" : "unmarkDelete";
+    size_t label;
+    if (!ready(info.Env(), fn) || !count(info, 0, fn, "label", 0, &label)) return info.Env().Undefined();
+    try {
+      if (del) index_->markDelete(label);
+      else index_->unmarkDelete(label);
+    } catch (const std::exception&) {
+      return Napi::Boolean::New(info.Env(), false);
+    }
+    return Napi::Boolean::New(info.Env(), true);
+  }
+
+  Napi::Value GetCurrentCount(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), index_ ? static_cast<double>(index_->getCurrentElementCount()) : 0);
+  }
+  Napi::Value GetMaxElements(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), index_ ? static_cast<double>(index_->getMaxElements()) : 0);
+  }
+  Napi::Value SetEf(const Napi::CallbackInfo& info) {
+    size_t ef;
+    if (!count(info, 0, "setEf", "ef", 1, &ef)) return info.Env().Undefined();
+    ef_ = ef;
+    if (index_) index_->setEf(ef);
+    return info.Env().Undefined();
+  }
+
+  /** Calls a JS predicate per candidate label (the filtered search). */
+  struct JsFilter : hnswlib::BaseFilterFunctor {
+    Napi::Env env;
+    Napi::Function fn;
+    bool failed = false;
+    JsFilter(Napi::Env e, Napi::Function f) : env(e), fn(f) {}
+    bool operator()(hnswlib::labeltype id) override {
+      if (failed) return false;
+      Napi::Value r = fn.Call({Napi::Number::New(env, static_cast<double>(id))});
+      if (r.IsEmpty() || env.IsExceptionPending()) {
+        failed = true;
+        return false;
+      }
+      return r.ToBoolean().Value();
+    }
+  };
+
+  /**
+   * search(query, k, labels: Int32Array, values: Float32Array | null, filter?, inner?) -> found:
+   * the k nearest labels by increasing squared L2 distance (breadth max(ef, k)), written to the
+   * first `found` slots of the outputs (each at least k long). `values` receives the squared
+   * distances, or with `inner` the inner products <query, row> computed from the stored rows
+   * (for Funnel's augmented rows [v, b, s] and queries [u, 1, 0]: exactly u.v + b, which the
+   * distance, |q|^2 + |x|^2 - 2<q, x> in float32, would give only to a few digits).
+   */
+  Napi::Value Search(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t k;
+    if (!ready(env, "search")) return env.Undefined();
+    const float* q = row(info, 0, "search");
+    if (!q || !count(info, 1, "search", "k", 0, &k)) return env.Undefined();
+    if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || info[2].As<Napi::Int32Array>().ElementLength() < k) {
+      Napi::TypeError::New(env, "HnswGraph.search: labels must be an Int32Array of length >= k").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const bool withDist = !(info[3].IsNull() || info[3].IsUndefined());
+    if (withDist && (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array || info[3].As<Napi::Float32Array>().ElementLength() < k)) {
+      Napi::TypeError::New(env, "HnswGraph.search: distances must be a Float32Array of length >= k, or null").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const bool filtered = info.Length() > 4 && !(info[4].IsNull() || info[4].IsUndefined());
+    const bool inner = info.Length() > 5 && info[5].ToBoolean().Value();
+    if (filtered && !info[4].IsFunction()) {
+      Napi::TypeError::New(env, "HnswGraph.search: filter must be a function").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    int32_t* labels = info[2].As<Napi::Int32Array>().Data();
+    float* dist = withDist ? info[3].As<Napi::Float32Array>().Data() : nullptr;
+    if (k == 0 || index_->getCurrentElementCount() == 0) return Napi::Number::New(env, 0);
+    try {
+      std::unique_ptr<JsFilter> filter;
+      if (filtered) filter = std::make_unique<JsFilter>(env, info[4].As<Napi::Function>());
+      auto result = index_->searchKnn(q, k, filter.get());
+      if (filter && filter->failed) return env.Undefined();  // the predicate threw: rethrown as is
+      // The queue pops the farthest first: fill from the back.
+      const size_t found = result.size();
+      for (size_t p = found; p-- > 0;) {
+        labels[p] = static_cast<int32_t>(result.top().second);
+        if (dist) dist[p] = result.top().first;
+        result.pop();
+      }
+      if (dist && inner) {
+        // The rows were just visited by the search: still in cache.
+        std::unique_lock<std::mutex> lock(index_->label_lookup_lock);
+        for (size_t p = 0; p < found; p++) {
+          const auto it = index_->label_lookup_.find(static_cast<hnswlib::labeltype>(labels[p]));
+          if (it == index_->label_lookup_.end()) {
+            dist[p] = std::numeric_limits<float>::quiet_NaN();
+            continue;
+          }
+          const float* x = reinterpret_cast<const float*>(index_->getDataByInternalId(it->second));
+          float s = 0;
+          for (size_t j = 0; j < dim_; j++) s += q[j] * x[j];
+          dist[p] = s;
+        }
+      }
+      return Napi::Number::New(env, static_cast<double>(found));
+    } catch (const std::exception& e) {
+      fail(env, "search", e);
+      return env.Undefined();
+    }
+  }
+};
+
+}  // namespace funnel

@@ -1,0 +1,46 @@
+/**
+ * One HNSW graph: hnswlib 0.8, vendored in the native addon (native/src/hnsw.h) and compiled
+ * with its flags, plus batch prefetching in the search. Searches write into typed arrays.
+ * Without the addon there are no graphs: `hnswUnavailable()` says why, index kind 'auto' then
+ * picks the exact index, and asking for 'hnsw' explicitly fails with that reason.
+ */
+import { nativeAddon } from '../math/kernels/native.js';
+
+export interface HnswGraph {
+  /** A new empty graph (hnswlib's M, efConstruction, level-assignment seed). */
+  initIndex(maxElements: number, m: number, efConstruction: number, seed: number): void;
+  /** Reads a graph written by writeIndex (hnswlib's format, also hnswlib-node's). */
+  readIndex(path: string): void;
+  writeIndex(path: string): void;
+  resizeIndex(maxElements: number): void;
+  /** Adds a row (length dim) under `label`; an existing label gets the row and loses its deleted mark. */
+  addPoint(row: Float32Array, label: number): void;
+  /** False when the label is not in the graph, or already (un)marked. */
+  markDelete(label: number): boolean;
+  unmarkDelete(label: number): boolean;
+  getCurrentCount(): number;
+  getMaxElements(): number;
+  /** Search breadth (the search uses max(ef, k)). */
+  setEf(ef: number): void;
+  /**
+   * The k nearest labels (squared L2, nearest first) into `labels`, and into `values` unless
+   * null their squared distances or, with `inner`, the inner products of the query with the
+   * stored rows (computed from the rows, not from the distances: full float32 precision); both
+   * outputs at least k long. Returns how many were found. `filter` (called per candidate, may
+   * be null) keeps labels out of the result while the search still walks through them.
+   */
+  search(query: Float32Array, k: number, labels: Int32Array, values: Float32Array | null, filter?: ((label: number) => boolean) | null, inner?: boolean): number;
+}
+
+/** Why HNSW graphs are unavailable, or null when they are. */
+export function hnswUnavailable(): string | null {
+  const n = nativeAddon();
+  return n.addon ? null : `HNSW graphs need the native addon: ${n.error}`;
+}
+
+/** A graph over rows of `dim` floats (uninitialised: initIndex or readIndex next). */
+export function newGraph(dim: number): HnswGraph {
+  const n = nativeAddon();
+  if (!n.addon) throw new Error(`HNSW graphs need the native addon: ${n.error}`);
+  return new n.addon.HnswGraph(dim) as HnswGraph;
+}

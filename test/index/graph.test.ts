@@ -1,0 +1,159 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hnswUnavailable, newGraph } from '../../src/index/graph.js';
+import { SmallRng } from '../../src/models/retrieval/types.js';
+
+/** n random rows of dim floats. */
+function rows(n: number, dim: number, seed: number): Float32Array[] {
+  const rng = new SmallRng(seed);
+  return Array.from({ length: n }, () => Float32Array.from({ length: dim }, () => rng.next() * 2 - 1));
+}
+
+function l2(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let j = 0; j < a.length; j++) s += (a[j] - b[j]) ** 2;
+  return s;
+}
+
+/** Labels of the k nearest rows by brute force (ties by the lower label). */
+function bruteForce(data: Float32Array[], q: Float32Array, k: number, skip?: (label: number) => boolean): number[] {
+  return data
+    .map((v, i) => ({ i, d: l2(q, v) }))
+    .filter((x) => !skip?.(x.i))
+    .sort((a, b) => a.d - b.d || a.i - b.i)
+    .slice(0, k)
+    .map((x) => x.i);
+}
+
+describe('HnswGraph (vendored hnswlib in the native addon)', { skip: hnswUnavailable() ?? false }, () => {
+  const dim = 18; // not a multiple of the SIMD width: the residual loop runs too
+  const data = rows(600, dim, 1);
+  const queries = rows(20, dim, 2);
+  const build = () => {
+    const g = newGraph(dim);
+    g.initIndex(data.length, 8, 100, 100);
+    data.forEach((v, i) => g.addPoint(v, i));
+    return g;
+  };
+
+  it('finds the exact k nearest at a breadth covering the graph, nearest first, with their distances', () => {
+    const g = build();
+    assert.equal(g.getCurrentCount(), 600);
+    g.setEf(600);
+    const labels = new Int32Array(10);
+    const dist = new Float32Array(10);
+    for (const q of queries) {
+      assert.equal(g.search(q, 10, labels, dist), 10);
+      assert.deepEqual(Array.from(labels), bruteForce(data, q, 10));
+      for (let p = 0; p < 10; p++) {
+        assert.ok(Math.abs(dist[p] - l2(q, data[labels[p]])) < 1e-4, 'distance is the squared L2');
+        if (p > 0) assert.ok(dist[p] >= dist[p - 1], 'nearest first');
+      }
+    }
+  });
+
+  it('gives the inner products of the query with the stored rows instead of distances on request', () => {
+    const g = build();
+    g.setEf(100);
+    const labels = new Int32Array(10);
+    const dist = new Float32Array(10);
+    const dots = new Float32Array(10);
+    for (const q of queries.slice(0, 5)) {
+      const n = g.search(q, 10, labels, dist);
+      const same = new Int32Array(10);
+      assert.equal(g.search(q, 10, same, dots, null, true), n);
+      assert.deepEqual(same, labels);
+      for (let p = 0; p < n; p++) {
+        let dot = 0;
+        for (let j = 0; j < dim; j++) dot += q[j] * data[labels[p]][j];
+        assert.ok(Math.abs(dots[p] - dot) < 1e-5, `dot ${dots[p]} vs ${dot}`);
+      }
+    }
+  });
+
+  it('keeps deleted labels out of results until unmarked, and reports what it changed', () => {
+    const g = build();
+    g.setEf(600);
+    const q = queries[0];
+    const top = bruteForce(data, q, 1)[0];
+    assert.equal(g.markDelete(top), true);
+    assert.equal(g.markDelete(top), false, 'already marked');
+    assert.equal(g.markDelete(10_000), false, 'not in the graph');
+    const labels = new Int32Array(5);
+    g.search(q, 5, labels, null);
+    assert.deepEqual(Array.from(labels), bruteForce(data, q, 5, (i) => i === top));
+    assert.equal(g.unmarkDelete(top), true);
+    assert.equal(g.unmarkDelete(top), false);
+    g.search(q, 5, labels, null);
+    assert.equal(labels[0], top);
+  });
+
+  it('applies a filter callback per candidate and rethrows its errors', () => {
+    const g = build();
+    g.setEf(600);
+    const labels = new Int32Array(8);
+    const even = (l: number) => l % 2 === 0;
+    for (const q of queries.slice(0, 5)) {
+      assert.equal(g.search(q, 8, labels, null, even), 8);
+      assert.deepEqual(Array.from(labels), bruteForce(data, q, 8, (i) => !even(i)));
+    }
+    assert.throws(() => g.search(queries[0], 8, labels, null, () => { throw new Error('boom'); }), /boom/);
+  });
+
+  it('writes and reads its graph (same answers), resizes, and replaces a label on re-add', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'funnel-graph-'));
+    try {
+      const g = build();
+      g.setEf(50);
+      const path = join(dir, 'g.bin');
+      g.writeIndex(path);
+      const h = newGraph(dim);
+      h.readIndex(path);
+      h.setEf(50);
+      assert.equal(h.getCurrentCount(), 600);
+      const a = new Int32Array(10);
+      const b = new Int32Array(10);
+      for (const q of queries) {
+        g.search(q, 10, a, null);
+        h.search(q, 10, b, null);
+        assert.deepEqual(Array.from(b), Array.from(a));
+      }
+      h.resizeIndex(700);
+      assert.equal(h.getMaxElements(), 700);
+      h.addPoint(queries[0], 650);
+      h.setEf(700);
+      h.search(queries[0], 1, a, null);
+      assert.equal(a[0], 650);
+      // Re-adding label 650 elsewhere moves it.
+      h.addPoint(queries[1], 650);
+      h.search(queries[0], 1, a, null);
+      assert.notEqual(a[0], 650);
+      assert.equal(h.getCurrentCount(), 601);
+      // A graph of another dimension, and a file that is not a graph, are refused.
+      assert.throws(() => newGraph(dim + 1).readIndex(path), /not an HNSW graph of dimension 19 \(it holds vectors of dimension 18\)/);
+      writeFileSync(join(dir, 'bad.bin'), 'not a graph');
+      assert.throws(() => newGraph(dim).readIndex(join(dir, 'bad.bin')), /HnswGraph\.readIndex: .*not an HNSW graph of dimension 18/);
+      const whole = readFileSync(path);
+      writeFileSync(join(dir, 'cut.bin'), whole.subarray(0, whole.length >> 1));
+      assert.throws(() => newGraph(dim).readIndex(join(dir, 'cut.bin')), /truncated/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects bad arguments with clear errors', () => {
+    const g = newGraph(dim);
+    assert.throws(() => g.search(queries[0], 1, new Int32Array(1), null), /not initialised/);
+    g.initIndex(4, 8, 10, 1);
+    assert.throws(() => g.addPoint(new Float32Array(dim - 1), 0), /Float32Array of length 18/);
+    assert.throws(() => g.search(queries[0], 4, new Int32Array(2), null), /labels must be an Int32Array of length >= k/);
+    assert.throws(() => g.search(queries[0], 1, new Int32Array(1), new Float32Array(0)), /distances must be/);
+    assert.throws(() => g.setEf(0), /ef must be an integer >= 1/);
+    for (let i = 0; i < 4; i++) g.addPoint(data[i], i);
+    assert.throws(() => g.addPoint(data[4], 4), /HnswGraph\.addPoint: .*exceed/i);
+    assert.equal(g.search(queries[0], 0, new Int32Array(0), null), 0);
+  });
+});
