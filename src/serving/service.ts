@@ -146,9 +146,10 @@ class SessionMemory {
 /**
  * Impressions are buffered and written every `flushMs` (or as soon as `maxBuffer` wait), in
  * transactions of at most `chunk` events with the event loop free between them. A write holds
- * the loop (the SQLite driver is synchronous; ~4.5 µs per impression on a 1M-item store), so
- * one transaction of 5,000 would hold every request in flight for ~20 ms (the p99); chunks of
- * 500 hold it ~2 ms at most, for ~5% more write time than one large transaction.
+ * the loop (the SQLite driver is synchronous; 3–10 µs per impression on a 1M-item store, the
+ * upper end while the store's id cache is cold), so one transaction of 5,000 would hold every
+ * request in flight for ~20 ms (the p99); chunks of 500 held it 2–5 ms, chunks of 100 hold it
+ * ~0.3–1 ms, for a few percent more write time than one large transaction.
  */
 class ImpressionLog {
   private buf: Event[] = [];

@@ -132,9 +132,16 @@ export function storeConformance(name: string, h: StoreHarness): void {
       assert.deepEqual(seen, [{ u: ui, i: ii, type: 'view', ts: ev('u', 'i', 'view', 1).timestamp }, { u: ui, i: ij, type: 'click', ts: ev('u', 'j', 'click', 2).timestamp }], 'the repeated id is not reported');
       await store.appendEvents([{ userId: '', itemId: 'i', type: 'view', timestamp: 3 } as Event]);
       assert.equal(seen.length, 2, 'a refused event is not reported');
+      // A large batch without client ids (the multi-row insert path), reported whole and in order.
+      const many: Event[] = [];
+      for (let m = 0; m < 123; m++) many.push(ev('u', m % 2 ? 'i' : 'j', 'view', 10 + m));
+      await store.appendEvents(many);
+      assert.equal(seen.length, 2 + 123);
+      assert.deepEqual(seen.slice(2).map((x) => x.ts), many.map((e) => e.timestamp));
+      assert.ok(seen.slice(2).every((x, m) => x.i === (m % 2 ? ii : ij)));
       off();
       await store.appendEvents([ev('u', 'i', 'view', 4)]);
-      assert.equal(seen.length, 2, 'unsubscribed');
+      assert.equal(seen.length, 2 + 123, 'unsubscribed');
     });
 
     it('returns timelines most recent first, filtered by type, time and limit, with context', async () => {
