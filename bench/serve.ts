@@ -17,6 +17,10 @@
  *    open-loop client, keep-alive connections over loopback) run beside this one.
  * 3. Rates rise geometrically (×1.4 from 250/s, or `--rates`) for `--duration` seconds each
  *    until one is not sustained (under 97% completed in time, an error, or p99 above 100 ms).
+ *    Before each step the server is left to settle (under 5% of a core), so that work left
+ *    behind by an overloaded step is not charged to the next. Latencies run from the moment a
+ *    request is sent (bench/_serve-load.ts); the load generator's lag behind its schedule and
+ *    the server's event-loop delay are reported beside them.
  *    The highest sustained rate is the throughput; then a run at half of it gives p50/p99/p99.9,
  *    server CPU seconds per 1,000 requests (process.cpuUsage of the server), RSS, and the
  *    in-process split of a request (FUNNEL_PROFILE hooks: history read, user encoding, ANN
@@ -347,7 +351,23 @@ class Rig {
     return ask<ServerStats>(this.server, { type: 'stats' }, 'stats', 30_000);
   }
 
+  /**
+   * Waits (up to 15 s) until the server is idle: under 5% of a core over 300 ms. An overloaded
+   * step leaves work behind (impressions still to write, the WAL checkpoint) that would
+   * otherwise be charged to the next step.
+   */
+  async settle(): Promise<void> {
+    const until = performance.now() + 15_000;
+    while (performance.now() < until) {
+      const a = await this.stats();
+      await new Promise((r) => setTimeout(r, 300));
+      const b = await this.stats();
+      if ((b.cpu.user - a.cpu.user + b.cpu.system - a.cpu.system) / 1e6 < 0.05 * 0.3) return;
+    }
+  }
+
   async step(rate: number, seconds: number, users: number, k: number, connections: number, seed: number): Promise<Step> {
+    await this.settle();
     await ask(this.server, { type: 'reset' }, 'reset', 30_000);
     const a = await this.stats();
     const t0 = performance.now();

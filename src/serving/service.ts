@@ -7,7 +7,7 @@
 import type { Event } from '../data/model.js';
 import { Funnel } from '../funnel/pipeline.js';
 import type { CandidateGenerator, FunnelTimings, RequestContext, RerankRule } from '../funnel/types.js';
-import type { Store } from '../store/types.js';
+import type { ServedImpressions, Store } from '../store/types.js';
 import type { FunnelConfig, SceneConfig } from '../train/config.js';
 import type { LoadedArtifact } from './artifact.js';
 import { ItemKnnGenerator, LedGenerator, RankedListGenerator } from './generators.js';
@@ -151,15 +151,21 @@ class SessionMemory {
  * request in flight for ~20 ms (the p99); chunks of 500 held it 2–5 ms, chunks of 100 hold it
  * ~0.3–1 ms, for a few percent more write time than one large transaction.
  */
-class ImpressionLog {
-  private buf: Event[] = [];
+/** One response's impressions, with the item ids for stores without `appendServed`. */
+export type Served = ServedImpressions & { itemIds: string[] };
+
+export class ImpressionLog {
+  private buf: Served[] = [];
+  /** Impressions in `buf`. */
+  private count = 0;
   private timer: NodeJS.Timeout | undefined;
   /** The writes under way (flushes run one after the other). */
   private writing: Promise<void> | undefined;
   constructor(private readonly store: Store, private readonly flushMs = 200, private readonly maxBuffer = 5000, private readonly chunk = 100) {}
-  push(events: Event[]): void {
-    for (const e of events) this.buf.push(e);
-    if (this.buf.length >= this.maxBuffer) void this.flush();
+  push(served: Served): void {
+    this.buf.push(served);
+    this.count += served.items.length;
+    if (this.count >= this.maxBuffer) void this.flush();
     else if (!this.timer) {
       this.timer = setTimeout(() => void this.flush(), this.flushMs);
       this.timer.unref();
@@ -171,6 +177,7 @@ class ImpressionLog {
     this.timer = undefined;
     const batch = this.buf;
     this.buf = [];
+    this.count = 0;
     const p = (this.writing ?? Promise.resolve()).then(() => this.write(batch));
     this.writing = p;
     void p.finally(() => {
@@ -178,13 +185,29 @@ class ImpressionLog {
     });
     return p;
   }
-  private async write(batch: Event[]): Promise<void> {
-    for (let a = 0; a < batch.length; a += this.chunk) {
+  private async write(batch: Served[]): Promise<void> {
+    let a = 0;
+    while (a < batch.length) {
       if (a > 0) await new Promise<void>((r) => setImmediate(r));
-      const part = a === 0 && batch.length <= this.chunk ? batch : batch.slice(a, a + this.chunk);
-      await this.store.appendEvents(part).catch(() => undefined);
+      // Whole responses, about `chunk` impressions per transaction.
+      let b = a;
+      let n = 0;
+      while (b < batch.length && (b === a || n + batch[b].items.length <= this.chunk)) n += batch[b++].items.length;
+      const part = a === 0 && b === batch.length ? batch : batch.slice(a, b);
+      a = b;
+      // Stores without the trusted path get the equivalent events.
+      const done = this.store.appendServed ? this.store.appendServed(part) : this.store.appendEvents(part.flatMap(servedEvents));
+      await done.catch(() => undefined);
     }
   }
+}
+
+/** The 'impression' events equivalent to one response's impressions. */
+function servedEvents(s: Served): Event[] {
+  return s.itemIds.map((itemId, position) => ({
+    userId: s.userId, itemId, type: 'impression', timestamp: s.timestamp,
+    context: { requestId: s.requestId, position, scene: s.scene, ...(s.sources[position] ? { sources: s.sources[position] } : {}) },
+  }));
 }
 
 export class RecommendationService {
@@ -332,7 +355,10 @@ export class RecommendationService {
     });
     if (sessionKey) this.sessions.add(sessionKey, result.items.map((s) => s.item), now);
     if (req.userId && this.opts.logImpressions !== false && items.length) {
-      this.impressions.push(items.map((it, position) => ({ userId: req.userId!, itemId: it.id, type: 'impression', timestamp: now, context: { requestId, position, scene: sceneName, sources: encodeSources(result.items[position].sources) } })));
+      this.impressions.push({
+        userId: req.userId, items: Int32Array.from(result.items, (s) => s.item), timestamp: now, requestId, scene: sceneName,
+        sources: result.items.map((s) => encodeSources(s.sources)), itemIds: items.map((it) => it.id),
+      });
     }
     const resp: RecommendResponse = { requestId, scene: sceneName, modelVersion: this.artifact.version, items };
     if (req.debug) {

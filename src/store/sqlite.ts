@@ -21,6 +21,7 @@ import type {
   IngestBatch,
   IngestResult,
   ScanEventsOptions,
+  ServedImpressions,
   Store,
   StoreCounts,
   StoreOptions,
@@ -424,6 +425,32 @@ export class SqliteStore implements Store, BulkLoadable {
         ctx?.requestId ?? null, ctx?.scene ?? null, ctx?.position ?? null, ctx?.device ?? null, extra,
       ]);
     });
+    this.insertEventRows(rows, res);
+  }
+
+  /** Rows of server-side impressions: items trusted, the user resolved once per response. */
+  private writeServed(served: ServedImpressions[], res: BatchResult): void {
+    const rows: Row[] = [];
+    const type = this.typeCode('impression');
+    let index = 0;
+    for (const s of served) {
+      const u = this.resolveForEvent('user', s.userId);
+      if (u < 0) {
+        for (let p = 0; p < s.items.length; p++) res.errors.push({ index: index + p, field: 'userId', code: 'UNKNOWN_USER', message: `unknown user '${s.userId}'` });
+      } else {
+        for (let p = 0; p < s.items.length; p++) {
+          const src = s.sources[p];
+          // JSON.stringify({ sources: src }), as writeEvents stores the free context fields.
+          rows.push([u, s.items[p], type, null, s.timestamp, null, s.requestId, s.scene, p, null, src ? `{"sources":${JSON.stringify(src)}}` : null]);
+        }
+      }
+      index += s.items.length;
+    }
+    this.insertEventRows(rows, res);
+  }
+
+  /** Inserts event rows (INSERT OR IGNORE: a repeated client id is a duplicate). */
+  private insertEventRows(rows: Row[], res: BatchResult): void {
     const cols = '(user_idx, item_idx, type, value, ts, ext_id, request_id, scene, position, device, extra)';
     const one = `(${new Array(EVENT_COLS).fill('?').join(', ')})`;
     const many = this.stmt(`INSERT OR IGNORE INTO events ${cols} VALUES ${new Array(EVENT_CHUNK).fill(one).join(', ')}`);
@@ -462,21 +489,38 @@ export class SqliteStore implements Store, BulkLoadable {
   }
 
   async ingest(batch: IngestBatch): Promise<IngestResult> {
-    this.ensureOpen();
     const out: IngestResult = { users: emptyResult(), items: emptyResult(), events: emptyResult() };
-    const cacheWrites = this.cacheWrites;
-    const itemWrites = this.itemWrites;
-    const tx = this.db.transaction(() => {
+    this.writeTransaction(() => {
       if (batch.users?.length) this.writeUsers(batch.users, out.users);
       if (batch.items?.length) this.writeItems(batch.items, out.items);
       if (batch.events?.length) this.writeEvents(batch.events, out.events);
-      if (this.itemWrites !== itemWrites) this.bumpItemsRevision();
       if (batch.checkpoint) {
         this.stmt('INSERT INTO checkpoints (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(
           batch.checkpoint.key,
           batch.checkpoint.value,
         );
       }
+    });
+    return out;
+  }
+
+  async appendServed(served: ServedImpressions[]): Promise<BatchResult> {
+    const res = emptyResult();
+    this.writeTransaction(() => this.writeServed(served, res));
+    return res;
+  }
+
+  /**
+   * Runs `write` in one immediate transaction; on failure forgets what it cached, on success
+   * tells the listeners what it stored.
+   */
+  private writeTransaction(write: () => void): void {
+    this.ensureOpen();
+    const cacheWrites = this.cacheWrites;
+    const itemWrites = this.itemWrites;
+    const tx = this.db.transaction(() => {
+      write();
+      if (this.itemWrites !== itemWrites) this.bumpItemsRevision();
     });
     this.appended.length = 0;
     this.writtenItems.length = 0;
@@ -497,7 +541,6 @@ export class SqliteStore implements Store, BulkLoadable {
     if (this.itemWrites !== itemWrites) this.deletedStale = true;
     if (this.writtenItems.length > 0) this.emitItems();
     if (this.appended.length > 0) this.emitAppended();
-    return out;
   }
 
   private readonly itemListeners = new Set<(items: StoredItem[]) => void>();

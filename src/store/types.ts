@@ -139,6 +139,23 @@ export function isBulkLoadable(store: Store): store is Store & BulkLoadable {
 }
 
 /**
+ * The impressions of one served response (server-side impression logging): items by dense
+ * index, as the server resolved them from its catalogue, so a store need neither validate nor
+ * look them up. Stored as 'impression' events with context { requestId, position, scene } and
+ * `sources` in the free fields.
+ */
+export interface ServedImpressions {
+  userId: string;
+  /** Dense item indices, by position (position 0 first). */
+  items: Int32Array;
+  timestamp: number;
+  requestId: string;
+  scene: string;
+  /** Per position: the proposing generators (rank/features.ts `encodeSources`), '' for none. */
+  sources: string[];
+}
+
+/**
  * The persistence contract. The embedded default is SQLite (`SqliteStore`); a PostgreSQL
  * implementation satisfies the same interface and the same conformance suite
  * (test/store/conformance.ts).
@@ -149,6 +166,12 @@ export interface Store {
   upsertUsers(users: User[]): Promise<BatchResult>;
   upsertItems(items: Item[]): Promise<BatchResult>;
   appendEvents(events: Event[]): Promise<BatchResult>;
+  /**
+   * Optional: stores server-side impressions (one transaction) without the validation and id
+   * lookups of `appendEvents`; the same rows as `appendEvents` of the equivalent events.
+   * Unknown users are created (or refused) as `appendEvents` would.
+   */
+  appendServed?(served: ServedImpressions[]): Promise<BatchResult>;
   /** Users, items, events and a checkpoint in one transaction. */
   ingest(batch: IngestBatch): Promise<IngestResult>;
   getCheckpoint(key: string): Promise<string | undefined>;

@@ -144,6 +144,31 @@ export function storeConformance(name: string, h: StoreHarness): void {
       assert.equal(seen.length, 2 + 123, 'unsubscribed');
     });
 
+    it('stores served impressions as the equivalent impression events (when the store has the trusted path)', async (t) => {
+      if (!store.appendServed) return t.skip('this store has no appendServed');
+      await store.appendEvents([ev('known', 'a', 'view', 1), ev('known', 'b', 'view', 2), ev('known', 'c', 'view', 3)]);
+      const idx = await Promise.all(['a', 'b', 'c'].map((i) => store.itemIndex(i)));
+      const seen: number[] = [];
+      const off = store.onEvents?.((b) => seen.push(...b.itemIdx));
+      const r = await store.appendServed([
+        { userId: 'known', items: Int32Array.from([idx[2], idx[0]]), timestamp: T0 + 10 * 60_000, requestId: 'req-1', scene: 'home', sources: ['led:0:1.5|popular:3:0.2', ''] },
+        { userId: 'fresh-user', items: Int32Array.from([idx[1]]), timestamp: T0 + 11 * 60_000, requestId: 'req-2', scene: 'home', sources: ['popular:0:1'] },
+      ]);
+      off?.();
+      assert.deepEqual([r.accepted, r.duplicates, r.errors.length], [3, 0, 0]);
+      if (store.onEvents) assert.deepEqual(seen, [idx[2], idx[0], idx[1]], 'listeners hear them');
+      const tl = await store.timeline('known', { types: ['impression'] });
+      // The same rows as appendEvents of the equivalent events would store.
+      await store.appendEvents([
+        { userId: 'twin', itemId: 'c', type: 'impression', timestamp: T0 + 10 * 60_000, context: { requestId: 'req-1', position: 0, scene: 'home', sources: 'led:0:1.5|popular:3:0.2' } },
+        { userId: 'twin', itemId: 'a', type: 'impression', timestamp: T0 + 10 * 60_000, context: { requestId: 'req-1', position: 1, scene: 'home' } },
+      ]);
+      const twin = await store.timeline('twin', { types: ['impression'] });
+      assert.deepEqual(tl.map(({ seq: _s, userIdx: _u, userId: _i, ...rest }) => rest), twin.map(({ seq: _s, userIdx: _u, userId: _i, ...rest }) => rest));
+      assert.equal(tl.length, 2);
+      assert.equal((await store.timeline('fresh-user'))[0].context?.requestId, 'req-2', 'an unknown user is created as by appendEvents');
+    });
+
     it('returns timelines most recent first, filtered by type, time and limit, with context', async () => {
       const evs: Event[] = [];
       for (let m = 0; m < 30; m++) evs.push(ev('u1', `i${m % 7}`, m % 3 === 0 ? 'click' : 'view', m, { context: { scene: 'home', position: m % 5, requestId: `r${m}`, device: 'ios', campaign: 'c1' } }));
