@@ -27,7 +27,9 @@
  *    search, other generators, merge, scoring, rules, response).
  * 4. Each further `--users` count (e.g. `--users 100000,1000000`) gets its own store, served
  *    with the same artifact, and a run at the same half-load rate: server RSS must not grow
- *    with the number of users.
+ *    with the number of users. Both RSS figures (ready, after the half-load run) are read after
+ *    a full garbage collection, so that they show what the server keeps, not when V8 last
+ *    collected (start-up garbage alone moved the after-load RSS by ±200 MB between runs).
  *
  * Also reported: Recall@100 and @200 of the index against the exact search for 200 real user
  * histories, and the mean in-process search time.
@@ -263,7 +265,9 @@ async function measureRecall(o: Options, cat: SyntheticCatalog, models: string, 
 // ---- processes ------------------------------------------------------------------------------
 
 function child(script: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  return fork(join(here, script), args, { execArgv: ['--import', 'tsx'], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // The server can be asked for its RSS after a full collection (--expose-gc): live memory.
+  const execArgv = script === '_serve-server.ts' ? ['--import', 'tsx', '--expose-gc'] : ['--import', 'tsx'];
+  return fork(join(here, script), args, { execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
 function ask<T>(p: ChildProcess, msg: unknown, type: string, timeoutMs = 600_000): Promise<T> {
@@ -349,6 +353,11 @@ class Rig {
 
   stats(): Promise<ServerStats> {
     return ask<ServerStats>(this.server, { type: 'stats' }, 'stats', 30_000);
+  }
+
+  /** The server's RSS (bytes) after a full garbage collection: what it keeps, not what it has yet to collect. */
+  async liveRss(): Promise<number> {
+    return (await ask<ServerStats & { rss: number }>(this.server, { type: 'stats', gc: true }, 'stats', 30_000)).rss;
   }
 
   /**
@@ -476,7 +485,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const halfStep = await rig.step(half, 2 * o.duration, o.users[0], o.k, o.connections, 4242);
     printStep(halfStep);
     const memory: { users: number; events: number; rss_mb_idle: number; rss_mb_after_load: number; p50_ms: number; p99_ms: number }[] = [
-      { users: o.users[0], events: main.events, rss_mb_idle: Math.round(rig.startRss / 1e6), rss_mb_after_load: halfStep.rss_mb, p50_ms: halfStep.p50_ms, p99_ms: halfStep.p99_ms },
+      { users: o.users[0], events: main.events, rss_mb_idle: Math.round(rig.startRss / 1e6), rss_mb_after_load: Math.round((await rig.liveRss()) / 1e6), p50_ms: halfStep.p50_ms, p99_ms: halfStep.p99_ms },
     ];
     await rig.stop();
 
@@ -489,7 +498,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         const s = await r2.step(half, 2 * o.duration, u, o.k, o.connections, 4242);
         console.log(`${u} users, half load:`);
         printStep(s);
-        memory.push({ users: u, events: more.events, rss_mb_idle: Math.round(r2.startRss / 1e6), rss_mb_after_load: s.rss_mb, p50_ms: s.p50_ms, p99_ms: s.p99_ms });
+        memory.push({ users: u, events: more.events, rss_mb_idle: Math.round(r2.startRss / 1e6), rss_mb_after_load: Math.round((await r2.liveRss()) / 1e6), p50_ms: s.p50_ms, p99_ms: s.p99_ms });
       } finally {
         await r2.stop();
       }
