@@ -9,6 +9,9 @@
  * the service (catalog snapshot, funnels).
  *
  *   node --import tsx bench/_serve-server.ts DB MODELS
+ *
+ * FUNNEL_CPU_PROFILE=FILE / FUNNEL_HEAP_PROFILE=FILE: V8 CPU / sampling heap profiles of the
+ * serving period, written when the bench stops the server.
  */
 import { buildApp } from '../src/server/app.js';
 import { defaultConfig } from '../src/server/config.js';
@@ -46,7 +49,24 @@ if (cpuProfile) {
   session.connect();
   await new Promise<void>((r) => session!.post('Profiler.enable', () => session!.post('Profiler.start', () => r())));
 }
+// FUNNEL_HEAP_PROFILE=FILE: a V8 sampling heap profile (allocations, 32 KiB interval) of the serving period.
+const heapProfile = process.env.FUNNEL_HEAP_PROFILE;
+if (heapProfile) {
+  const { Session } = await import('node:inspector');
+  session ??= new Session();
+  try {
+    session.connect();
+  } catch {
+    /* already connected for the CPU profile */
+  }
+  // Keep the samples of objects already collected: they show where the garbage comes from.
+  await new Promise<void>((r) => session!.post('HeapProfiler.startSampling', { samplingInterval: 32768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never, () => r()));
+}
 async function stopProfile(): Promise<void> {
+  if (session && heapProfile) {
+    const { writeFileSync } = await import('node:fs');
+    await new Promise<void>((r) => session!.post('HeapProfiler.getSamplingProfile', (err, res) => { if (!err) writeFileSync(heapProfile, JSON.stringify(res.profile)); r(); }));
+  }
   if (!session || !cpuProfile) return;
   const { writeFileSync } = await import('node:fs');
   await new Promise<void>((r) => session!.post('Profiler.stop', (err, res) => { if (!err) writeFileSync(cpuProfile, JSON.stringify(res.profile)); r(); }));

@@ -18,6 +18,30 @@ describe('funnel pipeline', () => {
     assert.deepEqual(m[1].sources, [{ generator: 'a', rank: 1, score: 0.5 }, { generator: 'b', rank: 0, score: 7 }]);
   });
 
+  it('merges against a brute-force Map merge on random outputs, with keep asked once per item', () => {
+    let seed = 3;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    for (let round = 0; round < 30; round++) {
+      const outputs = Array.from({ length: 1 + rnd(4) }, () => {
+        const items = Int32Array.from({ length: rnd(40) }, () => rnd(round < 15 ? 60 : 5000));
+        return { items, scores: Float32Array.from(items, () => rnd(1000) / 7) };
+      });
+      const names = outputs.map((_, g) => `g${g}`);
+      const asked = new Map<number, number>();
+      const keep = (i: number) => (asked.set(i, (asked.get(i) ?? 0) + 1), i % 3 !== 0);
+      const got = mergeCandidates(names, outputs, keep);
+      const byItem = new Map<number, { item: number; sources: { generator: string; rank: number; score: number }[] }>();
+      outputs.forEach((o, g) => o.items.forEach((item, r) => {
+        if (!byItem.has(item)) byItem.set(item, { item, sources: [] });
+        byItem.get(item)!.sources.push({ generator: names[g], rank: r, score: o.scores[r] });
+      }));
+      assert.deepEqual(got, [...byItem.values()].filter((c) => c.item % 3 !== 0));
+      assert.ok([...asked.values()].every((n) => n === 1), 'keep is asked once per item');
+      assert.deepEqual(mergeCandidates(names, outputs), [...byItem.values()], 'without keep: every item');
+    }
+    assert.deepEqual(mergeCandidates(['a'], [{ items: Int32Array.from([-1, 4]), scores: Float32Array.from([1, 2]) }]).map((c) => c.item), [4], 'negative indices are no items');
+  });
+
   it('fuses ranks: an item proposed by two generators beats one proposed by one', async () => {
     const f = new Funnel({ generators: [{ generator: gen('a', [1, 2, 3]), quota: 3 }, { generator: gen('b', [3, 4]), quota: 2 }] });
     const r = await f.recommend(ctx());
