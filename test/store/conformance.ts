@@ -169,6 +169,46 @@ export function storeConformance(name: string, h: StoreHarness): void {
       assert.equal((await store.timeline('fresh-user'))[0].context?.requestId, 'req-2', 'an unknown user is created as by appendEvents');
     });
 
+    it('answers history and timeline reads like a brute-force scan (types, ties, limits, bounds, deleted items)', async () => {
+      const types = ['impression', 'view', 'click', 'purchase'];
+      let seed = 11;
+      const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+      const all: Event[] = [];
+      for (let e = 0; e < 600; e++) {
+        // Few distinct minutes: many ties; impressions dominate, as served.
+        const type = types[rnd(10) < 6 ? 0 : 1 + rnd(3)];
+        all.push(ev(rnd(3) ? 'heavy' : 'light', `i${rnd(40)}`, type, rnd(60), type === 'purchase' ? { value: rnd(5) } : {}));
+      }
+      for (let a = 0; a < all.length; a += 100) await store.appendEvents(all.slice(a, a + 100));
+      await store.deleteItem('i7');
+      const code = new Map<string, number>();
+      for (const t of types) code.set(t, await store.eventTypeCode(t));
+      const idx = new Map<string, number>();
+      for (let i = 0; i < 40; i++) idx.set(`i${i}`, await store.itemIndex(`i${i}`));
+      const logged = all.map((e, seq) => ({ ...e, seq })).filter((e) => e.itemId !== 'i7');
+      for (let q = 0; q < 40; q++) {
+        const user = q % 2 ? 'heavy' : 'light';
+        const want = types.filter(() => rnd(2) === 1);
+        const limit = 1 + rnd(q % 3 ? 30 : 400);
+        const before = rnd(3) === 0 ? T0 + rnd(60) * 60_000 : undefined;
+        const after = rnd(3) === 0 ? T0 + rnd(30) * 60_000 : undefined;
+        const opts = { ...(want.length ? { types: want } : {}), limit, ...(before !== undefined ? { before } : {}), ...(after !== undefined ? { after } : {}) };
+        const match = logged.filter((e) => e.userId === user && (!want.length || want.includes(e.type)) && (before === undefined || e.timestamp < before) && (after === undefined || e.timestamp >= after));
+        // timeline: newest first, ties by log order (latest first)
+        const tl = await store.timeline(user, opts);
+        const byLog = [...match].sort((x, y) => y.timestamp - x.timestamp || y.seq - x.seq).slice(0, limit);
+        assert.deepEqual(tl.map((e) => [e.itemId, e.type, e.timestamp]), byLog.map((e) => [e.itemId, e.type, e.timestamp]), `timeline ${JSON.stringify(opts)}`);
+        // history: newest first, ties by type, item and value, descending (the index order)
+        const h = await store.history(user, opts);
+        const byIndex = [...match]
+          .sort((x, y) => y.timestamp - x.timestamp || code.get(y.type)! - code.get(x.type)! || idx.get(y.itemId)! - idx.get(x.itemId)! || (y.value ?? -1) - (x.value ?? -1))
+          .slice(0, limit);
+        assert.deepEqual(Array.from(h.itemIdx), byIndex.map((e) => idx.get(e.itemId)), `history items ${JSON.stringify(opts)}`);
+        assert.deepEqual(Array.from(h.type), byIndex.map((e) => code.get(e.type)), `history types ${JSON.stringify(opts)}`);
+        assert.deepEqual(Array.from(h.timestamp), byIndex.map((e) => e.timestamp));
+      }
+    });
+
     it('returns timelines most recent first, filtered by type, time and limit, with context', async () => {
       const evs: Event[] = [];
       for (let m = 0; m < 30; m++) evs.push(ev('u1', `i${m % 7}`, m % 3 === 0 ? 'click' : 'view', m, { context: { scene: 'home', position: m % 5, requestId: `r${m}`, device: 'ios', campaign: 'c1' } }));
