@@ -79,11 +79,34 @@ CREATE INDEX IF NOT EXISTS items_deleted ON items (idx) WHERE deleted = 1;
 
 /** Secondary indexes on events: dropped during a bulk load, rebuilt (much faster) at its end. */
 const EXT_ID_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS events_ext_id ON events (ext_id) WHERE ext_id IS NOT NULL;';
-const EVENT_INDEXES = `
-CREATE INDEX IF NOT EXISTS events_user_ts ON events (user_idx, ts, type, item_idx, value);
+/**
+ * A user's events newest first, covering the history columns, in two partial indexes: the
+ * server-side impressions, and every other type. A history of views, clicks... then walks the
+ * user's other events only: with one index it stepped over every impression logged for the
+ * user (50 views: 33 µs for a user with 200 events, 615 µs for one served 1,000 times, i.e.
+ * with 20,000 impressions). Together the two are the size of the one they replace. The
+ * impression type's code is written into their WHERE clauses (SQLite uses a partial index only
+ * for a query repeating its condition), so the store creates that type before its indexes.
+ * Stores with the single index (`events_user_ts`) get the pair at their next open.
+ */
+function eventIndexes(imp: number): string {
+  return `
+CREATE INDEX IF NOT EXISTS events_user_ts_rest ON events (user_idx, ts, type, item_idx, value) WHERE type != ${imp};
+CREATE INDEX IF NOT EXISTS events_user_ts_imp ON events (user_idx, ts, type, item_idx, value) WHERE type = ${imp};
 ${EXT_ID_INDEX}
 CREATE INDEX IF NOT EXISTS events_request ON events (request_id) WHERE request_id IS NOT NULL;
+DROP INDEX IF EXISTS events_user_ts;
 `;
+}
+
+/** The impression type's code, created when the store has none yet (inside a write transaction). */
+function impressionCode(db: Database.Database): number {
+  const code = db.prepare("SELECT code FROM event_types WHERE name = 'impression'").pluck().get() as number | undefined;
+  if (code !== undefined) return code;
+  const next = (db.prepare('SELECT COALESCE(MAX(code), -1) FROM event_types').pluck().get() as number) + 1;
+  db.prepare("INSERT INTO event_types (code, name) VALUES (?, 'impression')").run(next);
+  return next;
+}
 
 /**
  * Entries of the id → index caches (emptied when full): users bounded so that a server's memory
@@ -151,7 +174,7 @@ function finishBulkTx(db: Database.Database, setRemoved: (n: number) => void): v
     }
     // The index builds sort every event: let SQLite's sorter use the machine's cores.
     db.pragma(`threads = ${Math.min(8, Math.max(1, availableParallelism()))}`);
-    db.exec(EVENT_INDEXES);
+    db.exec(eventIndexes(impressionCode(db)));
   }).immediate();
   setRemoved(removed);
 }
@@ -744,26 +767,14 @@ export class SqliteStore implements Store, BulkLoadable {
     const uidx = this.lookupUser(userId);
     if (uidx < 0) return [];
     const limit = options.limit ?? 100;
-    const params: unknown[] = [uidx];
-    let where = 'e.user_idx = ?';
-    if (options.types && options.types.length) {
-      const codes = this.codesFor(options.types);
-      if (codes.length === 0) return [];
-      where += ` AND e.type IN (${codes.map(() => '?').join(', ')})`;
-      params.push(...codes);
-    }
-    if (options.before !== undefined) {
-      where += ' AND e.ts < ?';
-      params.push(options.before);
-    }
-    if (options.after !== undefined) {
-      where += ' AND e.ts >= ?';
-      params.push(options.after);
-    }
-    params.push(limit);
-    const sql =
-      'SELECT e.seq, e.item_idx, i.id, e.type, e.value, e.ts, e.ext_id, e.request_id, e.scene, e.position, e.device, e.extra ' +
-      `FROM events e JOIN items i ON i.idx = e.item_idx WHERE ${where} AND i.deleted = 0 ORDER BY e.ts DESC, e.seq DESC LIMIT ?`;
+    const q = this.userQuery(
+      uidx, options, limit, 'seq',
+      'SELECT e.seq AS seq, e.item_idx AS item_idx, i.id, e.type AS type, e.value AS value, e.ts AS ts, e.ext_id, e.request_id, e.scene, e.position, e.device, e.extra ' +
+        'FROM events e JOIN items i ON i.idx = e.item_idx',
+      'i.deleted = 0',
+    );
+    if (!q) return [];
+    const { sql, params } = q;
     const rows = this.stmt(sql).raw(true).all(...params) as Row[];
     const names = this.typeNames();
     return rows.map((r) => {
@@ -795,26 +806,13 @@ export class SqliteStore implements Store, BulkLoadable {
     const uidx = this.lookupUser(userId);
     const empty: UserHistory = { length: 0, itemIdx: new Int32Array(0), type: new Uint16Array(0), value: new Float64Array(0), timestamp: new Float64Array(0) };
     if (uidx < 0) return empty;
-    const params: unknown[] = [uidx];
-    let where = 'e.user_idx = ?';
-    if (options.types && options.types.length) {
-      const codes = this.codesFor(options.types);
-      if (codes.length === 0) return empty;
-      where += ` AND e.type IN (${codes.map(() => '?').join(', ')})`;
-      params.push(...codes);
-    }
-    if (options.before !== undefined) {
-      where += ' AND e.ts < ?';
-      params.push(options.before);
-    }
-    if (options.after !== undefined) {
-      where += ' AND e.ts >= ?';
-      params.push(options.after);
-    }
     const limit = options.limit ?? 100;
-    // Served from the covering index (user_idx, ts, type, item_idx, value) without table reads;
-    // events of deleted items are dropped here (a join on items cost as much as the read).
-    let rows = this.stmt(`SELECT e.item_idx, e.type, e.value, e.ts FROM events e WHERE ${where} ORDER BY e.ts DESC LIMIT ?`).raw(true).all(...params, limit) as number[][];
+    // Served from the covering user indexes without table reads; events of deleted items are
+    // dropped here (a join on items cost as much as the read).
+    const cols = 'SELECT e.item_idx AS item_idx, e.type AS type, e.value AS value, e.ts AS ts FROM events e';
+    const q = this.userQuery(uidx, options, limit, 'index', cols);
+    if (!q) return empty;
+    let rows = this.stmt(q.sql).raw(true).all(...q.params) as number[][];
     const del = this.liveDeleted();
     if (del.count > 0) {
       const kept = rows.filter((r) => del.mask[r[0]] !== 1);
@@ -823,8 +821,8 @@ export class SqliteStore implements Store, BulkLoadable {
       } else if (rows.length < limit) rows = kept;
       else {
         // Deleted items inside the window: the join gives the `limit` most recent live ones.
-        const sql = `SELECT e.item_idx, e.type, e.value, e.ts FROM events e JOIN items i ON i.idx = e.item_idx WHERE ${where} AND i.deleted = 0 ORDER BY e.ts DESC LIMIT ?`;
-        rows = this.stmt(sql).raw(true).all(...params, limit) as number[][];
+        const j = this.userQuery(uidx, options, limit, 'index', `${cols} JOIN items i ON i.idx = e.item_idx`, 'i.deleted = 0')!;
+        rows = this.stmt(j.sql).raw(true).all(...j.params) as number[][];
       }
     }
     const n = rows.length;
@@ -871,6 +869,52 @@ export class SqliteStore implements Store, BulkLoadable {
       this.deletedStale = false;
     }
     return { mask: this.deletedMask, count: this.deletedCount };
+  }
+
+  /**
+   * A user's events of the asked types (all when none are given), newest first, at most
+   * `limit`, over the two partial user indexes (impressions, the rest): one range, or both
+   * merged by an outer ORDER BY. Ties (same timestamp) by log order with `ties: 'seq'` (`select`
+   * names `seq`), else by type, item and value, descending: the indexes' own order, no sort
+   * (`select` names `type`, `item_idx`, `value`). `select` reads from `events e` and names
+   * `ts`; `extra` adds a condition. Null: none of the asked types was ever stored.
+   */
+  private userQuery(uidx: number, options: TimelineOptions, limit: number, ties: 'seq' | 'index', select: string, extra?: string): { sql: string; params: unknown[] } | null {
+    // Created with the indexes at open; absent only from a read-only store that never had one.
+    const imp = this.typeCodes.get('impression') ?? -1;
+    let rest: number[] | undefined;
+    let withImp = imp >= 0;
+    if (options.types && options.types.length) {
+      const codes = this.codesFor(options.types);
+      if (codes.length === 0) return null;
+      rest = codes.filter((c) => c !== imp);
+      withImp = rest.length < codes.length;
+    }
+    let range = '';
+    const rangeParams: unknown[] = [];
+    if (options.before !== undefined) {
+      range += ' AND e.ts < ?';
+      rangeParams.push(options.before);
+    }
+    if (options.after !== undefined) {
+      range += ' AND e.ts >= ?';
+      rangeParams.push(options.after);
+    }
+    if (extra) range += ` AND ${extra}`;
+    const order = ties === 'seq' ? 'e.ts DESC, e.seq DESC' : 'e.ts DESC';
+    const parts: { sql: string; params: unknown[] }[] = [];
+    // The literal conditions select the partial indexes.
+    if (!rest || rest.length) {
+      const types = rest ? ` AND e.type IN (${rest.map(() => '?').join(', ')})` : '';
+      parts.push({ sql: `${select} WHERE e.user_idx = ? AND e.type != ${imp}${types}${range} ORDER BY ${order} LIMIT ?`, params: [uidx, ...(rest ?? []), ...rangeParams, limit] });
+    }
+    if (withImp) parts.push({ sql: `${select} WHERE e.user_idx = ? AND e.type = ${imp}${range} ORDER BY ${order} LIMIT ?`, params: [uidx, ...rangeParams, limit] });
+    if (parts.length === 1) return parts[0];
+    const outer = ties === 'seq' ? 'ts DESC, seq DESC' : 'ts DESC, type DESC, item_idx DESC, value DESC';
+    return {
+      sql: parts.map((p) => `SELECT * FROM (${p.sql})`).join(' UNION ALL ') + ` ORDER BY ${outer} LIMIT ?`,
+      params: [...parts[0].params, ...parts[1].params, limit],
+    };
   }
 
   private codesFor(types: string[]): number[] {
@@ -1024,7 +1068,10 @@ export class SqliteStore implements Store, BulkLoadable {
     this.ensureOpen();
     this.db.transaction(() => {
       this.db.prepare("INSERT INTO meta (key, value) VALUES ('bulk_load', '1') ON CONFLICT(key) DO UPDATE SET value = '1'").run();
-      this.db.exec('DROP INDEX IF EXISTS events_user_ts; DROP INDEX IF EXISTS events_ext_id; DROP INDEX IF EXISTS events_request;');
+      this.db.exec(
+        'DROP INDEX IF EXISTS events_user_ts; DROP INDEX IF EXISTS events_user_ts_rest; DROP INDEX IF EXISTS events_user_ts_imp; ' +
+          'DROP INDEX IF EXISTS events_ext_id; DROP INDEX IF EXISTS events_request;',
+      );
     }).immediate();
     this.stmts.clear();
   }

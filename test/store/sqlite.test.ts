@@ -33,6 +33,42 @@ describe('SqliteStore specifics', () => {
     await assert.rejects(SqliteStore.open(path), /schema version 999 is newer/);
   });
 
+  it("splits a store's single user index into the impressions and the rest at open; a history of views never walks the impressions", async () => {
+    const path = join(dir, 'old-index.db');
+    const s = await SqliteStore.open(path);
+    const evs = [];
+    for (let m = 0; m < 30; m++) evs.push({ userId: 'u', itemId: `i${m}`, type: 'view', timestamp: 1000 + m });
+    for (let m = 0; m < 3000; m++) evs.push({ userId: 'u', itemId: `i${m % 50}`, type: 'impression', timestamp: 5000 + m });
+    await s.appendEvents(evs);
+    await s.close();
+    const Database = (await import('better-sqlite3')).default;
+    const indexes = (db: InstanceType<typeof Database>) => (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'").pluck().all() as string[]).sort();
+    // As stores were before: one index over every type.
+    let db = new Database(path);
+    db.exec('DROP INDEX events_user_ts_rest; DROP INDEX events_user_ts_imp; CREATE INDEX events_user_ts ON events (user_idx, ts, type, item_idx, value);');
+    db.close();
+    const again = await SqliteStore.open(path);
+    const h = await again.history('u', { types: ['view'], limit: 10 });
+    assert.deepEqual(Array.from(h.timestamp), Array.from({ length: 10 }, (_, i) => 1029 - i));
+    assert.equal((await again.timeline('u', { limit: 5 })).map((e) => e.timestamp).join(), '7999,7998,7997,7996,7995');
+    db = new Database(path, { readonly: true });
+    assert.deepEqual(indexes(db).filter((n) => n.startsWith('events_user')), ['events_user_ts_imp', 'events_user_ts_rest']);
+    const imp = db.prepare("SELECT code FROM event_types WHERE name = 'impression'").pluck().get() as number;
+    const view = db.prepare("SELECT code FROM event_types WHERE name = 'view'").pluck().get() as number;
+    // The store's own history statement reads the views' range of the rest index, no sort.
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN SELECT e.item_idx, e.ts FROM events e WHERE e.user_idx = 0 AND e.type != ${imp} AND e.type IN (${view}) ORDER BY e.ts DESC LIMIT 10`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
+    assert.match(plan, /COVERING INDEX events_user_ts_rest/);
+    assert.doesNotMatch(plan, /TEMP B-TREE/);
+    db.close();
+    await again.close();
+  });
+
+  it('creates the impression type with a new store (its code is part of the user indexes)', async () => {
+    const s = await SqliteStore.open(':memory:');
+    assert.ok((await s.eventTypeCode('impression')) >= 0);
+    await s.close();
+  });
+
   it('answers calls after close with a clear error', async () => {
     const s = await SqliteStore.open(':memory:');
     await s.close();
