@@ -23,7 +23,7 @@ describe('funnel pipeline', () => {
     const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
     for (let round = 0; round < 30; round++) {
       const outputs = Array.from({ length: 1 + rnd(4) }, () => {
-        const items = Int32Array.from({ length: rnd(40) }, () => rnd(round < 15 ? 60 : 5000));
+        const items = Int32Array.from({ length: round >= 25 ? 400 + rnd(400) : rnd(40) }, () => rnd(round < 15 ? 60 : 5000));
         return { items, scores: Float32Array.from(items, () => rnd(1000) / 7) };
       });
       const names = outputs.map((_, g) => `g${g}`);
