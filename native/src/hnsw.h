@@ -1,5 +1,6 @@
-// HNSW graphs for src/index/hnsw.ts: hnswlib 0.8 (vendored in hnswlib/, Apache-2.0, with one
-// Funnel change marked FUNNEL in hnswalg.h: batch prefetch in the search), compiled with the
+// HNSW graphs for src/index/hnsw.ts: hnswlib 0.8 (vendored in hnswlib/, Apache-2.0, with two
+// Funnel changes marked FUNNEL in hnswalg.h: batch prefetch in the search, and searchKnn split
+// so that results come as internal ids), compiled with the
 // addon's flags (-O3 -march=native: AVX-512/AVX distances where the CPU has them; the npm
 // package hnswlib-node is built with none of them) and searched into typed arrays.
 //
@@ -10,7 +11,6 @@
 
 #include <cstdint>
 #include <fstream>
-#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -268,29 +268,23 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
     try {
       std::unique_ptr<JsFilter> filter;
       if (filtered) filter = std::make_unique<JsFilter>(env, info[4].As<Napi::Function>());
-      auto result = index_->searchKnn(q, k, filter.get());
+      auto result = index_->searchKnnInternal(q, k, filter.get());
       if (filter && filter->failed) return env.Undefined();  // the predicate threw: rethrown as is
-      // The queue pops the farthest first: fill from the back.
+      // The queue pops the farthest first: fill from the back. Internal ids give the label and
+      // the row directly (the rows were just visited by the search: still in cache).
       const size_t found = result.size();
       for (size_t p = found; p-- > 0;) {
-        labels[p] = static_cast<int32_t>(result.top().second);
-        if (dist) dist[p] = result.top().first;
-        result.pop();
-      }
-      if (dist && inner) {
-        // The rows were just visited by the search: still in cache.
-        std::unique_lock<std::mutex> lock(index_->label_lookup_lock);
-        for (size_t p = 0; p < found; p++) {
-          const auto it = index_->label_lookup_.find(static_cast<hnswlib::labeltype>(labels[p]));
-          if (it == index_->label_lookup_.end()) {
-            dist[p] = std::numeric_limits<float>::quiet_NaN();
-            continue;
-          }
-          const float* x = reinterpret_cast<const float*>(index_->getDataByInternalId(it->second));
-          float s = 0;
-          for (size_t j = 0; j < dim_; j++) s += q[j] * x[j];
-          dist[p] = s;
+        const hnswlib::tableint id = result.top().second;
+        labels[p] = static_cast<int32_t>(index_->getExternalLabel(id));
+        if (dist) {
+          if (inner) {
+            const float* x = reinterpret_cast<const float*>(index_->getDataByInternalId(id));
+            float s = 0;
+            for (size_t j = 0; j < dim_; j++) s += q[j] * x[j];
+            dist[p] = s;
+          } else dist[p] = result.top().first;
         }
+        result.pop();
       }
       return Napi::Number::New(env, static_cast<double>(found));
     } catch (const std::exception& e) {

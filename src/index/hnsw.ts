@@ -22,13 +22,16 @@
  * history excluded; Recall@100 0.97, @200 0.95 throughout):
  * - 0.84 ms with hnswlib-node, the probes at the full breadth (ef = 200), JS re-scoring;
  * - 0.44–0.49 ms with hnswlib-node, short probes, re-scoring by one native gather-dot;
- * - 0.29–0.34 ms now: hnswlib compiled in Funnel's addon (-O3 -march=native) with batch
+ * - 0.29–0.34 ms: hnswlib compiled in Funnel's addon (-O3 -march=native) with batch
  *   prefetching (the unvisited neighbours of an expanded node are collected first and every
  *   cache line of their rows prefetched, then their distances computed: hnswlib prefetches one
  *   line of the next neighbour only, and a row of 66 floats spans five), exact scores from the
- *   graph's rows, results written into typed arrays. What remains is the graph walk itself:
- *   the top band at ef = 255 (0.22 ms for real user queries, which fall between clusters) and
- *   ~1.5 short probes of lower bands (~0.02 ms each).
+ *   graph's rows, results written into typed arrays;
+ * - 0.22–0.23 ms now: results taken as internal ids, their labels and rows read directly
+ *   (hnswlib's searchKnn returns labels, and reading a result's row back went through the
+ *   label → id hash map of 250K entries: a cache miss per result). What remains is the graph
+ *   walk itself: the top band at ef = 255 (0.14 ms for real user queries, which fall between
+ *   clusters) and ~1.5 short probes of lower bands (~0.02 ms each).
  *   Same graph, same answers: bench/_ann-compare.ts (100K items, M = 16, efC = 100, ef = 200)
  *   0.059 ms/query vs 0.090 for hnswlib-node and 0.102 for usearch, identical recall.
  *   Tried and left out: float16 rows (a custom space with F16C conversion): 14% faster top-band
