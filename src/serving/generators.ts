@@ -45,23 +45,41 @@ export class ItemKnnGenerator implements CandidateGenerator {
     private readonly lastN = 5,
   ) {}
 
-  /** Scratch, reused across requests (generate is synchronous): score by item, NaN where untouched. */
-  private acc = new Float64Array(0);
+  /**
+   * Scratch, reused across requests (generate is synchronous): an open-addressing table from
+   * item to its summed score, sized to twice the neighbours read (a catalogue-sized score array
+   * held 8 bytes per item for every scene: 8 MB at 1M items; the speed measured the same).
+   */
+  private keys = new Int32Array(1024);
+  private vals = new Float64Array(1024);
+  /** Items in order of first appearance (ties are broken by it), their table slots and sums. */
   private touched = new Int32Array(0);
+  private slots = new Int32Array(0);
   private sums = new Float32Array(0);
 
   generate(ctx: RequestContext, k: number): GeneratorOutput {
     const h = ctx.history;
     if (h.length === 0) return EMPTY;
     const knn = this.knn;
-    if (this.acc.length < knn.numItems) this.acc = new Float64Array(knn.numItems).fill(NaN);
-    const acc = this.acc;
     const n = Math.min(this.lastN, h.length);
     if (this.touched.length < n * k) {
       this.touched = new Int32Array(n * k);
+      this.slots = new Int32Array(n * k);
       this.sums = new Float32Array(n * k);
     }
+    let bits = 10;
+    while (1 << bits < 2 * n * k) bits++;
+    if (this.keys.length < 1 << bits) {
+      this.keys = new Int32Array(1 << bits);
+      this.vals = new Float64Array(1 << bits);
+    }
+    const keys = this.keys;
+    const vals = this.vals;
+    const shift = 32 - Math.log2(keys.length);
+    const mask = keys.length - 1;
+    keys.fill(-1);
     const touched = this.touched;
+    const slots = this.slots;
     let m = 0;
     for (let p = 0; p < n; p++) {
       const item = h[p];
@@ -72,18 +90,18 @@ export class ItemKnnGenerator implements CandidateGenerator {
       for (let q = 0; q < len; q++) {
         const j = nb.items[q];
         if (ctx.exclude.has(j) || (ctx.allow && !ctx.allow(j))) continue;
-        const a = acc[j];
-        if (a !== a) {
-          touched[m++] = j; // first touch: order of first appearance, as ties are broken by it
-          acc[j] = w * nb.scores[q];
-        } else acc[j] = a + w * nb.scores[q];
+        let s = Math.imul(j, 0x9e3779b1) >>> shift;
+        while (keys[s] !== -1 && keys[s] !== j) s = (s + 1) & mask;
+        if (keys[s] === -1) {
+          keys[s] = j;
+          vals[s] = w * nb.scores[q];
+          touched[m] = j;
+          slots[m++] = s;
+        } else vals[s] += w * nb.scores[q];
       }
     }
     const sums = this.sums.subarray(0, m);
-    for (let p = 0; p < m; p++) {
-      sums[p] = acc[touched[p]];
-      acc[touched[p]] = NaN;
-    }
+    for (let p = 0; p < m; p++) sums[p] = vals[slots[p]];
     const best = topK(sums, k);
     return { items: Int32Array.from(best.items, (pos) => touched[pos]), scores: best.scores };
   }
