@@ -2,6 +2,7 @@ import type { ProfileStore } from '../profiles/types.js';
 import { FeatureExtractor, type RequestState } from '../rank/features.js';
 import { FusedScorer } from '../rank/fused.js';
 import type { RankingModel } from '../rank/model.js';
+import { IntSlots } from '../util/int-slots.js';
 import type {
   Candidate,
   CandidateGenerator,
@@ -82,11 +83,11 @@ export function rankFusionFor(slots: readonly GeneratorSlot[]): RankFusionScorer
 
 /**
  * Scratch of `mergeCandidates`, shared by every funnel of the process (a merge runs to its end
- * without yielding): an open-addressing table from item to the position + 1 of its candidate
- * (0: dropped by `keep`), sized to twice the proposals, so it stays in cache.
+ * without yielding): item → slot, and per slot the position + 1 of the item's candidate (0:
+ * dropped by `keep`).
  */
-let mergeKeys = new Int32Array(1024);
-let mergeVals = new Int32Array(1024);
+const mergeSlots = new IntSlots();
+let mergeAt = new Int32Array(1024);
 
 /**
  * Merges generator outputs: one candidate per item, in order of first appearance, keeping every
@@ -102,19 +103,9 @@ let mergeVals = new Int32Array(1024);
 export function mergeCandidates(names: string[], outputs: { items: Int32Array; scores: Float32Array }[], keep?: (item: number) => boolean): Candidate[] {
   let total = 0;
   for (const o of outputs) total += o.items.length;
-  let bits = 10;
-  while (1 << bits < 2 * total) bits++;
-  const cap = 1 << bits;
-  if (mergeKeys.length !== cap && (mergeKeys.length < cap || mergeKeys.length > 4 * cap)) {
-    mergeKeys = new Int32Array(cap);
-    mergeVals = new Int32Array(cap);
-  }
-  const keys = mergeKeys;
-  const vals = mergeVals;
-  const size = keys.length;
-  const shift = 32 - Math.log2(size);
-  const mask = size - 1;
-  keys.fill(-1);
+  mergeSlots.reset(total);
+  if (mergeAt.length !== mergeSlots.capacity) mergeAt = new Int32Array(mergeSlots.capacity);
+  const at = mergeAt;
   const order: Candidate[] = [];
   for (let g = 0; g < outputs.length; g++) {
     const { items, scores } = outputs[g];
@@ -122,20 +113,15 @@ export function mergeCandidates(names: string[], outputs: { items: Int32Array; s
     for (let r = 0; r < items.length; r++) {
       const item = items[r];
       if (!(item >= 0)) continue;
-      let h = Math.imul(item, 0x9e3779b1) >>> shift;
-      while (keys[h] !== -1 && keys[h] !== item) h = (h + 1) & mask;
-      if (keys[h] === -1) {
-        keys[h] = item;
+      const h = mergeSlots.slot(item);
+      if (h < 0) {
         if (keep && !keep(item)) {
-          vals[h] = 0;
+          at[~h] = 0;
           continue;
         }
         order.push({ item, sources: [{ generator: name, rank: r, score: scores[r] }] });
-        vals[h] = order.length;
-      } else {
-        const at = vals[h];
-        if (at > 0) order[at - 1].sources.push({ generator: name, rank: r, score: scores[r] });
-      }
+        at[~h] = order.length;
+      } else if (at[h] > 0) order[at[h] - 1].sources.push({ generator: name, rank: r, score: scores[r] });
     }
   }
   return order;

@@ -143,6 +143,9 @@ class SessionMemory {
   }
 }
 
+/** One response's impressions, with the item ids for stores without `appendServed`. */
+export type Served = ServedImpressions & { itemIds: string[] };
+
 /**
  * Impressions are buffered and written every `flushMs` (or as soon as `maxBuffer` wait), in
  * transactions of at most `chunk` events with the event loop free between them. A write holds
@@ -151,9 +154,6 @@ class SessionMemory {
  * request in flight for ~20 ms (the p99); chunks of 500 held it 2–5 ms, chunks of 100 hold it
  * ~0.3–1 ms, for a few percent more write time than one large transaction.
  */
-/** One response's impressions, with the item ids for stores without `appendServed`. */
-export type Served = ServedImpressions & { itemIds: string[] };
-
 export class ImpressionLog {
   private buf: Served[] = [];
   /** Impressions in `buf`. */

@@ -86,7 +86,8 @@ const EXT_ID_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS events_ext_id ON events 
  * user (50 views: 33 µs for a user with 200 events, 615 µs for one served 1,000 times, i.e.
  * with 20,000 impressions). Together the two are the size of the one they replace. The
  * impression type's code is written into their WHERE clauses (SQLite uses a partial index only
- * for a query repeating its condition), so the store creates that type before its indexes.
+ * for a query repeating its condition), so the store creates that type before its indexes
+ * (`storedTypeCode`).
  * Stores with the single index (`events_user_ts`) get the pair at their next open.
  */
 function eventIndexes(imp: number): string {
@@ -99,12 +100,16 @@ DROP INDEX IF EXISTS events_user_ts;
 `;
 }
 
-/** The impression type's code, created when the store has none yet (inside a write transaction). */
-function impressionCode(db: Database.Database): number {
-  const code = db.prepare("SELECT code FROM event_types WHERE name = 'impression'").pluck().get() as number | undefined;
-  if (code !== undefined) return code;
-  const next = (db.prepare('SELECT COALESCE(MAX(code), -1) FROM event_types').pluck().get() as number) + 1;
-  db.prepare("INSERT INTO event_types (code, name) VALUES (?, 'impression')").run(next);
+/**
+ * The stored code of an event type, created when the store has none yet (inside a write
+ * transaction). `prepare` is the connection's (cached) statement factory.
+ */
+function storedTypeCode(prepare: (sql: string) => Database.Statement, name: string): number {
+  const existing = prepare('SELECT code FROM event_types WHERE name = ?').pluck().get(name) as number | undefined;
+  if (existing !== undefined) return existing;
+  const next = (prepare('SELECT COALESCE(MAX(code), -1) FROM event_types').pluck().get() as number) + 1;
+  if (next > 65535) throw new Error('too many distinct event types (at most 65536)');
+  prepare('INSERT INTO event_types (code, name) VALUES (?, ?)').run(next, name);
   return next;
 }
 
@@ -174,7 +179,7 @@ function finishBulkTx(db: Database.Database, setRemoved: (n: number) => void): v
     }
     // The index builds sort every event: let SQLite's sorter use the machine's cores.
     db.pragma(`threads = ${Math.min(8, Math.max(1, availableParallelism()))}`);
-    db.exec(eventIndexes(impressionCode(db)));
+    db.exec(eventIndexes(storedTypeCode((sql) => db.prepare(sql), 'impression')));
   }).immediate();
   setRemoved(removed);
 }
@@ -327,14 +332,7 @@ export class SqliteStore implements Store, BulkLoadable {
   private typeCode(name: string): number {
     let code = this.typeCodes.get(name);
     if (code === undefined) {
-      const existing = this.stmt('SELECT code FROM event_types WHERE name = ?').pluck().get(name) as number | undefined;
-      if (existing !== undefined) code = existing;
-      else {
-        const max = (this.stmt('SELECT COALESCE(MAX(code), -1) FROM event_types').pluck().get() as number) + 1;
-        if (max > 65535) throw new Error('too many distinct event types (at most 65536)');
-        this.stmt('INSERT INTO event_types (code, name) VALUES (?, ?)').run(max, name);
-        code = max;
-      }
+      code = storedTypeCode((sql) => this.stmt(sql), name);
       this.typeCodes.set(name, code);
     }
     return code;
