@@ -16,12 +16,16 @@
  */
 import { createHash } from 'node:crypto';
 import { open as openFile, type FileHandle } from 'node:fs/promises';
+import type { Worker } from 'node:worker_threads';
 import { resolve } from 'node:path';
 import type { EntityKind, Event, Item, User } from './model.js';
 import { compileMapping, MappingError, type Mapper, type MappedFieldError, type MappingSpec, type FieldSource } from './mapping.js';
 import { csvField, DataFileError, RecordReader, type Encoding, type Format, type RecordBatch } from './parse.js';
 import { presetFile, type FilePreset } from './presets.js';
-import { isBulkLoadable, type EntryError, type Store } from '../store/types.js';
+import { startImportWorker, type RejectedRow, type WorkerMessage } from './import-worker.js';
+import { decodeEvent, decodeEvents, type EventColumns } from './event-columns.js';
+import { availableParallelism } from 'node:os';
+import { isBulkLoadable, type BatchResult, type EntryError, type Store } from '../store/types.js';
 
 export interface SourceOptions {
   path: string;
@@ -143,7 +147,16 @@ export interface ImportOptions extends Omit<SourceOptions, 'start'> {
   onProgress?: (p: ImportProgress) => void;
   /** Stops the import after the current batch (the checkpoint makes it resumable). */
   signal?: AbortSignal;
+  /**
+   * Read, parse and map events on a worker thread while this thread writes them (import-worker.ts):
+   * true, false, or 'auto' (default: event files of more than 8 MiB left to read, on a machine
+   * with more than one core). Users and items are always read on this thread.
+   */
+  threads?: boolean | 'auto';
 }
+
+/** Below this many bytes left to read, starting a worker costs more than it saves. */
+const WORKER_MIN_BYTES = 8 << 20;
 
 export interface ImportProgress {
   file: string;
@@ -427,6 +440,9 @@ async function runImport(
 
   let pending: (Event | Item | User)[] = [];
   let pendingLines: number[] = [];
+  let columnLines: Float64Array | undefined;
+  // Worker path: the batch as columns (pending stays empty).
+  let pendingColumns: EventColumns | undefined;
   let pendingTexts: (() => string)[] | undefined = rejects ? [] : undefined;
   let lastOffset = st.start.offset;
   let lastLine = st.start.line;
@@ -461,7 +477,10 @@ async function runImport(
       rejectsBytes,
     };
     const batch = pending;
-    const lines = pendingLines;
+    const columns = pendingColumns;
+    pendingColumns = undefined;
+    const lines: ArrayLike<number> = columnLines ?? pendingLines;
+    columnLines = undefined;
     const texts = pendingTexts;
     pending = [];
     pendingLines = [];
@@ -470,9 +489,17 @@ async function runImport(
     // guarantee. The store's outcome (accepted, duplicates, the rare store-level rejects) is
     // known only after the write; it is folded into the checkpoint by a second small write,
     // so only these counters of one batch can be lost to a crash in between, never rows.
-    const payload = kind === 'events' ? { events: batch as Event[] } : kind === 'items' ? { items: batch as Item[] } : { users: batch as User[] };
-    const res = await store.ingest({ ...payload, checkpoint: { key, value: JSON.stringify(cp) } });
-    const r = kind === 'events' ? res.events : kind === 'items' ? res.items : res.users;
+    const checkpoint = { key, value: JSON.stringify(cp) };
+    let r: BatchResult;
+    if (columns) {
+      r = store.ingestEventColumns
+        ? await store.ingestEventColumns(columns, checkpoint)
+        : (await store.ingest({ events: decodeEvents(columns), checkpoint })).events;
+    } else {
+      const payload = kind === 'events' ? { events: batch as Event[] } : kind === 'items' ? { items: batch as Item[] } : { users: batch as User[] };
+      const res = await store.ingest({ ...payload, checkpoint });
+      r = kind === 'events' ? res.events : kind === 'items' ? res.items : res.users;
+    }
     report.accepted += r.accepted;
     report.duplicates += r.duplicates;
     if (r.errors.length) {
@@ -482,7 +509,7 @@ async function runImport(
         list.push(e);
         byIndex.set(e.index, list);
       }
-      for (const [idx, errs] of byIndex) reject(lines[idx], errs, texts ? texts[idx] : () => JSON.stringify(batch[idx]));
+      for (const [idx, errs] of byIndex) reject(lines[idx], errs, texts ? texts[idx] : () => JSON.stringify(columns ? decodeEvent(columns, idx) : batch[idx]));
     }
     if (rejects && rejectLines.length) {
       const text = rejectLines.join('\n') + '\n';
@@ -512,8 +539,64 @@ async function runImport(
     }
   };
   const errs: MappedFieldError[] = [];
+  const threads = opts.threads ?? 'auto';
+  const useWorker =
+    kind === 'events' &&
+    (threads === true || (threads === 'auto' && availableParallelism() > 1 && reader.size - st.start.offset >= WORKER_MIN_BYTES));
   try {
-    outer: for await (const batch of reader.batches()) {
+    if (useWorker) {
+      // Reading, parsing and mapping on a worker thread; this loop only writes (see import-worker.ts).
+      const worker = await startImportWorker({
+        source: {
+          path,
+          // The layout this thread's reader settled on (detected or given), not re-detected there.
+          format: reader.format,
+          delimiter: reader.delimiter,
+          quote: reader.quote,
+          header: reader.hasHeader,
+          encoding: reader.encoding,
+          preset: opts.preset,
+          mapping: opts.mapping,
+          strictTypes: opts.strictTypes,
+          customEventTypes: opts.customEventTypes,
+          chunkSize: opts.chunkSize,
+          start: st.start,
+        },
+        batchSize,
+        keepTexts: rejects !== undefined,
+        delimiter: reader.delimiter,
+      });
+      const inbox = new WorkerInbox(worker);
+      try {
+        for (;;) {
+          const m = await inbox.next();
+          worker.postMessage('credit');
+          report.rows += m.rows;
+          rowsThisRun += m.rows;
+          for (const r of m.rejects) reject(r.line, r.errors, rejectText(r));
+          if (m.events.n) {
+            pendingColumns = m.events;
+            columnLines = m.lines;
+            if (pendingTexts) {
+              const texts = m.texts ?? [];
+              pendingTexts = texts.map((t) => () => t);
+            }
+          }
+          lastOffset = m.lastOffset;
+          lastLine = m.lastLine;
+          if (m.done) break;
+          if (m.flush) {
+            await flush(false);
+            if (opts.signal?.aborted) {
+              report.interrupted = true;
+              break;
+            }
+          } else progress?.({ file: opts.path, kind, bytes: lastOffset, startBytes: st.start.offset, totalBytes, rows: rowsThisRun });
+        }
+      } finally {
+        await worker.terminate();
+      }
+    } else outer: for await (const batch of reader.batches()) {
       const n = batch.length;
       for (let i = 0; i < n; i++) {
         report.rows++;
@@ -563,6 +646,59 @@ async function runImport(
   report.seconds = (performance.now() - st.t0) / 1000;
   report.rowsPerSecond = report.seconds > 0 ? rowsThisRun / report.seconds : 0;
   return report;
+}
+
+function rejectText(r: RejectedRow): () => string {
+  return () => r.text ?? '';
+}
+
+/** Messages of the import worker, one at a time; its errors rethrown as they were thrown there. */
+class WorkerInbox {
+  private readonly queue: WorkerMessage[] = [];
+  private failure: Error | undefined;
+  private exited = false;
+  private wake: (() => void) | undefined;
+
+  constructor(worker: Worker) {
+    worker.on('message', (m: WorkerMessage) => {
+      this.queue.push(m);
+      this.notify();
+    });
+    worker.on('error', (err: Error) => {
+      this.failure ??= err;
+      this.notify();
+    });
+    worker.on('exit', () => {
+      this.exited = true;
+      this.notify();
+    });
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  async next(): Promise<Extract<WorkerMessage, { t: 'batch' }>> {
+    for (;;) {
+      const m = this.queue.shift();
+      if (m) {
+        if (m.t === 'batch') return m;
+        const e = m.error;
+        if (e.name === 'DataFileError' && e.file !== undefined && e.code !== undefined) {
+          const err = new DataFileError(e.file, e.code, '', e.line);
+          err.message = e.message;
+          throw err;
+        }
+        if (e.name === 'MappingError') throw new MappingError(e.message);
+        throw Object.assign(new Error(e.message), { name: e.name });
+      }
+      if (this.failure) throw this.failure;
+      if (this.exited) throw new Error('the import worker stopped before the end of the file');
+      await new Promise<void>((r) => (this.wake = r));
+    }
+  }
 }
 
 /** One line per report: what was imported. */

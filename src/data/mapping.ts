@@ -13,6 +13,7 @@
 import { BUILTIN_EVENT_TYPES, type EntityKind, type Event, type Item, type User } from './model.js';
 import type { FieldError } from './schema.js';
 import type { RecordBatch } from './parse.js';
+import { contextSlot, EventColumnsBuilder } from './event-columns.js';
 
 export type TimeUnit = 's' | 'ms' | 'us' | 'ns' | 'iso' | 'auto';
 export type ValueKind = 'string' | 'number' | 'integer' | 'boolean' | 'timestamp' | 'list' | 'auto';
@@ -414,7 +415,11 @@ function makeConv(target: string, kind: TargetType | 'auto', spec: FieldSpec): C
         range(s, a, b, errs) {
           if (simple && unit !== 'iso') {
             const n = parseNumberRange(s, a, b);
-            if (n === n) return range(scaleEpoch(n, unit), s.slice(a, b), errs);
+            if (n === n) {
+              const t = scaleEpoch(n, unit);
+              // The text only for the error message.
+              return t >= lo && t < MAX_TIMESTAMP ? t : range(t, s.slice(a, b), errs);
+            }
           }
           return text(s.slice(a, b), errs);
         },
@@ -489,6 +494,11 @@ export interface Mapper<T> {
   fromBatch(b: RecordBatch, i: number, errs: MappedFieldError[]): T | undefined;
   /** A JSON value (JSON Lines record) → entity. */
   fromObject(v: unknown, errs: MappedFieldError[]): T | undefined;
+  /**
+   * Events of a delimited file only: record i straight into columns (no object per event when
+   * its fields fit them); false, with `errs` filled, when the record is refused.
+   */
+  eventInto?(b: RecordBatch, i: number, errs: MappedFieldError[], out: EventColumnsBuilder): boolean;
 }
 
 function resolveColumn(
@@ -712,6 +722,7 @@ export function compileMapping<K extends EntityKind>(
 
   // ---- delimited hot path: events get a dedicated builder ----
   let fromBatch: (b: RecordBatch, i: number, errs: MappedFieldError[]) => unknown;
+  let eventInto: Mapper<unknown>['eventInto'];
   if (kind === 'events' && !jsonl) {
     const ri = (t: string) => readerIndex.get(t) ?? -1;
     const iId = ri('id');
@@ -743,6 +754,30 @@ export function compileMapping<K extends EntityKind>(
       }
       if (ctx) ev.context = ctx;
       return ev;
+    };
+    const ctxSlots = ctxKeys.map(contextSlot);
+    const ctxIndex = ctxReaders.map((x) => x.k);
+    eventInto = (b, i, errs, out) => {
+      const errCount = errs.length;
+      for (let k = 0; k < readers.length; k++) vals[k] = readers[k].cells(b, i, errs);
+      const userId = vals[iUser];
+      const itemId = vals[iItem];
+      const type = vals[iType];
+      const timestamp = vals[iTs];
+      const value = iValue >= 0 ? vals[iValue] : undefined;
+      const id = iId >= 0 ? vals[iId] : undefined;
+      let fits = errs.length === errCount && typeOk(type) && EventColumnsBuilder.fits(userId, itemId, type, timestamp, value, id);
+      for (let k = 0; k < ctxIndex.length && fits; k++) fits = EventColumnsBuilder.fitsContext(ctxSlots[k], vals[ctxIndex[k]]);
+      if (fits) {
+        out.addFields(userId as string, itemId as string, type as string, timestamp as number, value as number | undefined, id as string | undefined, ctxKeys, ctxSlots, ctxIndex, vals);
+        return true;
+      }
+      // Anything unusual: the object path (its checks and errors).
+      errs.length = errCount;
+      const ev = fromBatch(b, i, errs) as Event | undefined;
+      if (ev === undefined) return false;
+      out.add(ev);
+      return true;
     };
   } else {
     fromBatch = (b, i, errs) => {
@@ -834,6 +869,7 @@ export function compileMapping<K extends EntityKind>(
     describe,
     fromBatch: fromBatch as never,
     fromObject: fromObject as never,
+    eventInto,
   };
 }
 

@@ -163,6 +163,21 @@ export interface EventCheckOptions {
   customEventTypes?: Iterable<string>;
 }
 
+/**
+ * The checks of `checkEvent` on fields already known to have the right JavaScript types
+ * (strings, finite numbers): for columnar batches (event-columns.ts), which send only the
+ * events these refuse through `checkEvent` itself.
+ */
+export const eventChecks = {
+  id: (s: string): boolean => s.length > 0 && s.length <= MAX_ID,
+  type: (t: string, opts: EventCheckOptions, allowed?: Set<string>): boolean =>
+    t.length > 0 &&
+    t.length <= 64 &&
+    (!opts.strictEventTypes || BUILTIN.has(t) || (allowed ? allowed.has(t) : new Set(opts.customEventTypes ?? []).has(t))),
+  timestamp: (t: number): boolean => t >= 0 && t <= MAX_TS,
+  position: (p: number): boolean => Number.isInteger(p) && p >= 0,
+};
+
 export function checkEvent(input: unknown, opts: EventCheckOptions = {}, allowed?: Set<string>): Checked<Event> {
   if (!isObject(input)) return { ok: false, errors: [{ field: '', code: 'NOT_AN_OBJECT', message: `an event must be an object, got ${typeName(input)}` }] };
   const errors: FieldError[] = [];

@@ -11,6 +11,7 @@ import { BackgroundCheckpointer } from './checkpointer.js';
 import { availableParallelism } from 'node:os';
 import type { Event, Item, StoredEvent, User } from '../data/model.js';
 import { checkEvent, checkItem, checkUser, type FieldError } from '../data/schema.js';
+import { checkEventColumns, type EventColumns } from '../data/event-columns.js';
 import { BUILTIN_EVENT_TYPES } from '../data/model.js';
 import type {
   AppendedEvents,
@@ -420,33 +421,37 @@ export class SqliteStore implements Store, BulkLoadable {
         res.errors.push(...toEntryErrors(i, c.errors));
         return;
       }
-      const e = c.value;
-      const u = this.resolveForEvent('user', e.userId);
-      const it = this.resolveForEvent('item', e.itemId);
-      if (u < 0 || it < 0) {
-        if (u < 0) res.errors.push({ index: i, field: 'userId', code: 'UNKNOWN_USER', message: `unknown user '${e.userId}'` });
-        if (it < 0) res.errors.push({ index: i, field: 'itemId', code: 'UNKNOWN_ITEM', message: `unknown item '${e.itemId}'` });
-        return;
-      }
-      const ctx = e.context;
-      let extra: string | null = null;
-      if (ctx) {
-        const rest: Record<string, unknown> = {};
-        let any = false;
-        for (const k of Object.keys(ctx)) {
-          if (!CONTEXT_KEYS.has(k) && ctx[k] !== undefined) {
-            rest[k] = ctx[k];
-            any = true;
-          }
-        }
-        if (any) extra = JSON.stringify(rest);
-      }
-      rows.push([
-        u, it, this.typeCode(e.type), e.value ?? null, e.timestamp, e.id ?? null,
-        ctx?.requestId ?? null, ctx?.scene ?? null, ctx?.position ?? null, ctx?.device ?? null, extra,
-      ]);
+      this.eventRow(c.value, i, res, rows);
     });
     this.insertEventRows(rows, res);
+  }
+
+  /** The row of a checked event (appended to rows), or its errors (unknown user or item). */
+  private eventRow(e: Event, i: number, res: BatchResult, rows: Row[]): void {
+    const u = this.resolveForEvent('user', e.userId);
+    const it = this.resolveForEvent('item', e.itemId);
+    if (u < 0 || it < 0) {
+      if (u < 0) res.errors.push({ index: i, field: 'userId', code: 'UNKNOWN_USER', message: `unknown user '${e.userId}'` });
+      if (it < 0) res.errors.push({ index: i, field: 'itemId', code: 'UNKNOWN_ITEM', message: `unknown item '${e.itemId}'` });
+      return;
+    }
+    const ctx = e.context;
+    let extra: string | null = null;
+    if (ctx) {
+      const rest: Record<string, unknown> = {};
+      let any = false;
+      for (const k of Object.keys(ctx)) {
+        if (!CONTEXT_KEYS.has(k) && ctx[k] !== undefined) {
+          rest[k] = ctx[k];
+          any = true;
+        }
+      }
+      if (any) extra = JSON.stringify(rest);
+    }
+    rows.push([
+      u, it, this.typeCode(e.type), e.value ?? null, e.timestamp, e.id ?? null,
+      ctx?.requestId ?? null, ctx?.scene ?? null, ctx?.position ?? null, ctx?.device ?? null, extra,
+    ]);
   }
 
   /** Rows of server-side impressions: items trusted, the user resolved once per response. */
@@ -472,41 +477,160 @@ export class SqliteStore implements Store, BulkLoadable {
 
   /** Inserts event rows (INSERT OR IGNORE: a repeated client id is a duplicate). */
   private insertEventRows(rows: Row[], res: BatchResult): void {
+    this.insertEvents(rows.length, (r, out, o) => {
+      const row = rows[r];
+      for (let k = 0; k < EVENT_COLS; k++) out[o + k] = row[k];
+    }, res);
+  }
+
+  /**
+   * Inserts n event rows, each written by `fill` as EVENT_COLS values at out[o...]
+   * (INSERT OR IGNORE: a repeated client id is a duplicate).
+   */
+  private insertEvents(n: number, fill: (r: number, out: unknown[], o: number) => void, res: BatchResult): void {
     const cols = '(user_idx, item_idx, type, value, ts, ext_id, request_id, scene, position, device, extra)';
     const one = `(${new Array(EVENT_COLS).fill('?').join(', ')})`;
     const many = this.stmt(`INSERT OR IGNORE INTO events ${cols} VALUES ${new Array(EVENT_CHUNK).fill(one).join(', ')}`);
     const single = this.stmt(`INSERT OR IGNORE INTO events ${cols} VALUES ${one}`);
+    const row: unknown[] = new Array(EVENT_COLS);
     let inserted = 0;
     let p = 0;
     const listening = this.eventListeners.size > 0;
     let withExtId = false;
-    if (listening) for (let r = 0; r < rows.length && !withExtId; r++) withExtId = rows[r][5] !== null;
+    if (listening) {
+      for (let r = 0; r < n && !withExtId; r++) {
+        fill(r, row, 0);
+        withExtId = row[5] !== null;
+      }
+    }
     if (withExtId) {
       // Someone listens and a row has an id: insert row by row to know which rows a duplicate
       // id made the database ignore (the multi-row insert only counts them).
-      for (const row of rows) {
+      for (let r = 0; r < n; r++) {
+        fill(r, row, 0);
         if (single.run(row).changes > 0) {
           inserted++;
           this.appended.push(row[0] as number, row[1] as number, row[2] as number, row[4] as number);
         }
       }
       res.accepted += inserted;
-      res.duplicates += rows.length - inserted;
+      res.duplicates += n - inserted;
       return;
     }
     const flat: unknown[] = new Array(EVENT_CHUNK * EVENT_COLS);
-    for (; p + EVENT_CHUNK <= rows.length; p += EVENT_CHUNK) {
-      for (let r = 0; r < EVENT_CHUNK; r++) {
-        const row = rows[p + r];
-        for (let k = 0; k < EVENT_COLS; k++) flat[r * EVENT_COLS + k] = row[k];
-      }
+    for (; p + EVENT_CHUNK <= n; p += EVENT_CHUNK) {
+      for (let r = 0; r < EVENT_CHUNK; r++) fill(p + r, flat, r * EVENT_COLS);
       inserted += many.run(flat).changes;
     }
-    for (; p < rows.length; p++) inserted += single.run(rows[p]).changes;
+    for (; p < n; p++) {
+      fill(p, row, 0);
+      inserted += single.run(row).changes;
+    }
     // Without ids no row can be a duplicate: every row was stored.
-    if (listening) for (const row of rows) this.appended.push(row[0] as number, row[1] as number, row[2] as number, row[4] as number);
+    if (listening) {
+      for (let r = 0; r < n; r++) {
+        fill(r, row, 0);
+        this.appended.push(row[0] as number, row[1] as number, row[2] as number, row[4] as number);
+      }
+    }
     res.accepted += inserted;
-    res.duplicates += rows.length - inserted;
+    res.duplicates += n - inserted;
+  }
+
+  /** writeEvents for columns: ids resolved once per distinct string, no object per event. */
+  private writeEventColumns(c: EventColumns, res: BatchResult): void {
+    const checked = checkEventColumns(c, this.opts, this.allowedTypes);
+    const whole = new Map(c.whole.map((w) => [w.index, w.event]));
+    // Index per distinct id, resolved at its first valid row (as writeEvents would, in row
+    // order, so new users and items get the same indices); -2: not resolved yet.
+    const users = new Int32Array(c.userId.values.length).fill(-2);
+    const items = new Int32Array(c.itemId.values.length).fill(-2);
+    const types = new Int32Array(c.type.values.length).fill(-1);
+    const rowU = new Int32Array(c.n);
+    const rowI = new Int32Array(c.n);
+    const rowT = new Int32Array(c.n);
+    const keep = new Int32Array(c.n);
+    const wholeRows: Row[] = [];
+    let kept = 0;
+    for (let i = 0; i < c.n; i++) {
+      const errs = checked[i];
+      if (errs) {
+        res.errors.push(...toEntryErrors(i, errs));
+        continue;
+      }
+      const w = whole.get(i);
+      if (w) {
+        // Rare: an event that did not fit the columns; the object path's row.
+        const before = res.errors.length;
+        const one: BatchResult = { accepted: 0, duplicates: 0, errors: [] };
+        const rows: Row[] = [];
+        const ck = checkEvent(w, this.opts, this.allowedTypes);
+        if (ck.ok) this.eventRow(ck.value, i, one, rows);
+        res.errors.push(...one.errors);
+        if (res.errors.length === before && rows.length) {
+          rowU[i] = -1;
+          keep[kept++] = i;
+          wholeRows[i] = rows[0];
+        }
+        continue;
+      }
+      const uc = c.userId.codes[i];
+      const ic = c.itemId.codes[i];
+      let u = users[uc];
+      if (u === -2) u = users[uc] = this.resolveForEvent('user', c.userId.values[uc]);
+      let it = items[ic];
+      if (it === -2) it = items[ic] = this.resolveForEvent('item', c.itemId.values[ic]);
+      if (u < 0 || it < 0) {
+        if (u < 0) res.errors.push({ index: i, field: 'userId', code: 'UNKNOWN_USER', message: `unknown user '${c.userId.values[uc]}'` });
+        if (it < 0) res.errors.push({ index: i, field: 'itemId', code: 'UNKNOWN_ITEM', message: `unknown item '${c.itemId.values[ic]}'` });
+        continue;
+      }
+      const tc = c.type.codes[i];
+      let t = types[tc];
+      if (t < 0) t = types[tc] = this.typeCode(c.type.values[tc]);
+      rowU[i] = u;
+      rowI[i] = it;
+      rowT[i] = t;
+      keep[kept++] = i;
+    }
+    const sv = (col: EventColumns['id'], i: number): string | null => {
+      const k = col.codes[i];
+      return k < 0 ? null : col.values[k];
+    };
+    this.insertEvents(kept, (r, out, o) => {
+      const i = keep[r];
+      if (rowU[i] === -1) {
+        const row = wholeRows[i];
+        for (let k = 0; k < EVENT_COLS; k++) out[o + k] = row[k];
+        return;
+      }
+      const v = c.value[i];
+      const pos = c.position[i];
+      out[o] = rowU[i];
+      out[o + 1] = rowI[i];
+      out[o + 2] = rowT[i];
+      out[o + 3] = v === v ? v : null;
+      out[o + 4] = c.timestamp[i];
+      out[o + 5] = sv(c.id, i);
+      out[o + 6] = sv(c.requestId, i);
+      out[o + 7] = sv(c.scene, i);
+      out[o + 8] = pos === pos ? pos : null;
+      out[o + 9] = sv(c.device, i);
+      out[o + 10] = sv(c.rest, i);
+    }, res);
+  }
+
+  async ingestEventColumns(events: EventColumns, checkpoint?: { key: string; value: string }): Promise<BatchResult> {
+    const res = emptyResult();
+    this.writeTransaction(() => {
+      if (events.n) this.writeEventColumns(events, res);
+      if (checkpoint) this.writeCheckpoint(checkpoint);
+    });
+    return res;
+  }
+
+  private writeCheckpoint(cp: { key: string; value: string }): void {
+    this.stmt('INSERT INTO checkpoints (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(cp.key, cp.value);
   }
 
   async ingest(batch: IngestBatch): Promise<IngestResult> {
@@ -515,12 +639,7 @@ export class SqliteStore implements Store, BulkLoadable {
       if (batch.users?.length) this.writeUsers(batch.users, out.users);
       if (batch.items?.length) this.writeItems(batch.items, out.items);
       if (batch.events?.length) this.writeEvents(batch.events, out.events);
-      if (batch.checkpoint) {
-        this.stmt('INSERT INTO checkpoints (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(
-          batch.checkpoint.key,
-          batch.checkpoint.value,
-        );
-      }
+      if (batch.checkpoint) this.writeCheckpoint(batch.checkpoint);
     });
     return out;
   }

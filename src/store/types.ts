@@ -1,3 +1,4 @@
+import type { EventColumns } from '../data/event-columns.js';
 import type { Event, EventType, Item, StoredEvent, User } from '../data/model.js';
 
 /** Why one entry of a batch was not accepted. */
@@ -174,6 +175,12 @@ export interface Store {
   appendServed?(served: ServedImpressions[]): Promise<BatchResult>;
   /** Users, items, events and a checkpoint in one transaction. */
   ingest(batch: IngestBatch): Promise<IngestResult>;
+  /**
+   * Optional: `ingest({ events, checkpoint })` for events as columns (data/event-columns.ts),
+   * without an object per event: the same checks, rows, results (errors indexed by row) and
+   * listeners. The importer's worker path uses it when a store has it.
+   */
+  ingestEventColumns?(events: EventColumns, checkpoint?: { key: string; value: string }): Promise<BatchResult>;
   getCheckpoint(key: string): Promise<string | undefined>;
   deleteCheckpoint(key: string): Promise<void>;
 

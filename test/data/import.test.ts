@@ -2,7 +2,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, exist
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/store/sqlite.js';
@@ -35,11 +35,19 @@ async function withStore<T>(fn: (s: SqliteStore) => Promise<T>): Promise<T> {
   }
 }
 
+// Each importFile test runs twice: events read on the calling thread, and on a worker thread
+// (import-worker.ts, columns into SqliteStore.ingestEventColumns), which must behave the same.
+let threads = false;
+
 function importEvents(store: SqliteStore, path: string, opts: Partial<ImportOptions> = {}) {
-  return importFile(store, { path, kind: 'events', ...opts });
+  return importFile(store, { path, kind: 'events', threads, ...opts });
 }
 
-describe('importFile', () => {
+for (const onWorker of [false, true]) describe(`importFile (events read ${onWorker ? 'on a worker thread' : 'on the calling thread'})`, () => {
+  before(() => {
+    threads = onWorker;
+  });
+
   it('imports good rows, reports bad ones with line, field and reason, and writes them all to a rejects file', async () => {
     const p = file(
       [
@@ -221,13 +229,13 @@ describe('importFile', () => {
     await withStore(async (store) => {
       const d = join(fixtures, 'ml-100k');
       for (const [kind, f] of [['users', 'u.user'], ['items', 'u.item'], ['events', 'u.data']] as const) {
-        const r = await importFile(store, { path: join(d, f), kind, preset: 'movielens-100k' });
+        const r = await importFile(store, { path: join(d, f), kind, preset: 'movielens-100k', threads });
         assert.equal(r.rejected, 0, `${f}: ${JSON.stringify(r.firstErrors)}`);
       }
       const c = await store.counts();
       assert.deepEqual([c.users, c.items, c.events, c.undeclaredItems], [2, 2, 3, 0]);
       assert.equal((await store.getItem('10'))?.title, 'Café Story (1995)');
-      const j = await importFile(store, { path: join(fixtures, 'funnel', 'events.jsonl'), kind: 'events', preset: 'funnel' });
+      const j = await importFile(store, { path: join(fixtures, 'funnel', 'events.jsonl'), kind: 'events', preset: 'funnel', threads });
       assert.equal(j.accepted, 3);
       const tl = await store.timeline('u1');
       assert.equal(tl[0].type, 'purchase');
