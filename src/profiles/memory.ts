@@ -1346,6 +1346,27 @@ export class MemoryProfileStore implements ProfileStore {
     return res;
   }
 
+  itemCounts(q: PopularityQuery, size: number): Float32Array {
+    if (!Number.isInteger(size) || size < 0) throw new RangeError(`profiles: size must be a non-negative integer, got ${size}`);
+    const w = resolveWindow(this.levels, q.windowMs, q.now, this.clockMs);
+    const R = this.ring[w.level];
+    const out = new Float32Array(size);
+    for (const t of this.typesOf(q.type)) {
+      const ring = this.itemRings[w.level * 64 + t];
+      if (!ring) continue;
+      for (let b = w.first; b <= w.last; b++) {
+        const bucket = ring[b % R];
+        if (bucket === undefined || bucket.id !== b) continue;
+        const slots = bucket.slots;
+        for (let j = 0; j < slots.length; j += 2) {
+          const item = slots[j] - 1;
+          if (item >= 0 && item < size) out[item] += slots[j + 1];
+        }
+      }
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- maintenance
 
   rebuild(store: Store, opts: RebuildOptions = {}): Promise<RebuildReport> {

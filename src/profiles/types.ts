@@ -172,6 +172,12 @@ export interface ProfileStore {
 
   itemPopularity(item: number, q: PopularityQuery): Awaitable<number>;
   topItems(q: TopItemsQuery): Awaitable<TopItems>;
+  /**
+   * Optional: every item's count in the window at once, as a dense array indexed by item
+   * (length `size`; items beyond it left out): `itemPopularity` of each item, without the
+   * selection and sort of `topItems` (what a ranker's popularity feature needs per bucket).
+   */
+  itemCounts?(q: PopularityQuery, size: number): Awaitable<Float32Array>;
 
   /** Clears everything and replays the store's events of the longest window (rebuild.ts). */
   rebuild(store: Store, opts?: RebuildOptions): Promise<RebuildReport>;

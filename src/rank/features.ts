@@ -928,6 +928,13 @@ export class FeatureExtractor {
         }
         col.values = v; // a new array: states fetched earlier keep theirs
       };
+      if (this.profiles.itemCounts) {
+        // the dense counts straight away (a new array: states fetched earlier keep theirs)
+        const r = this.profiles.itemCounts({ type: col.type, windowMs: col.windowMs, now: end }, size);
+        if (isPromise(r)) todo.push(r.then((v) => void (col.values = v)));
+        else col.values = r;
+        continue;
+      }
       const r = this.profiles.topItems({ k: size, type: col.type, windowMs: col.windowMs, now: end });
       if (isPromise(r)) todo.push(r.then(fill));
       else fill(r);

@@ -308,6 +308,13 @@ export function profileStoreConformance(name: string, h: ProfileHarness): void {
               const top = await p.topItems({ ...w, type, k: 7 });
               assert.deepEqual([...top.items], want.map((x) => x[0]));
               assert.deepEqual([...top.counts], want.map((x) => x[1]));
+              if (p.itemCounts) {
+                // every item at once; a size below the catalogue leaves the rest out
+                const dense = await p.itemCounts({ ...w, type }, items);
+                assert.deepEqual([...dense], Array.from({ length: items }, (_, i) => counts.get(i) ?? 0));
+                const cut = await p.itemCounts({ ...w, type }, 3);
+                assert.deepEqual([...cut], [0, 1, 2].map((i) => counts.get(i) ?? 0));
+              }
             }
           }
         }
