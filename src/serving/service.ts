@@ -312,7 +312,8 @@ export class RecommendationService {
     } else if (req.userId) {
       const h = await this.store.history(req.userId, { types: this.historyTypes, limit: scene.historyLength });
       history = h.itemIdx;
-      // Re-read while no dislike is stored (cheap: the store reloads types only after writes
+      // Re-read while the store has no dislike type (SQLite stores create it at open, with the
+      // partial index their dislike reads use; cheap: types are reloaded only after writes
       // elsewhere), so the first dislike ever stored takes effect without a restart.
       if (this.dislikeCode < 0) this.dislikeCode = await this.store.eventTypeCode('dislike');
       if (this.dislikeCode >= 0) {

@@ -90,11 +90,17 @@ const EXT_ID_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS events_ext_id ON events 
  * for a query repeating its condition), so the store creates that type before its indexes
  * (`storedTypeCode`).
  * Stores with the single index (`events_user_ts`) get the pair at their next open.
+ *
+ * A third partial index holds the dislikes alone (a few rows): the server reads a user's
+ * dislikes on every request to exclude them, and through the index of every other type that
+ * read stepped over all of the user's views (~30 µs per 1,000 events). It is also made at open
+ * where it is missing.
  */
-function eventIndexes(imp: number): string {
+function eventIndexes(imp: number, dis: number): string {
   return `
 CREATE INDEX IF NOT EXISTS events_user_ts_rest ON events (user_idx, ts, type, item_idx, value) WHERE type != ${imp};
 CREATE INDEX IF NOT EXISTS events_user_ts_imp ON events (user_idx, ts, type, item_idx, value) WHERE type = ${imp};
+CREATE INDEX IF NOT EXISTS events_user_dislike ON events (user_idx, ts, type, item_idx, value) WHERE type = ${dis};
 ${EXT_ID_INDEX}
 CREATE INDEX IF NOT EXISTS events_request ON events (request_id) WHERE request_id IS NOT NULL;
 DROP INDEX IF EXISTS events_user_ts;
@@ -180,7 +186,9 @@ function finishBulkTx(db: Database.Database, setRemoved: (n: number) => void): v
     }
     // The index builds sort every event: let SQLite's sorter use the machine's cores.
     db.pragma(`threads = ${Math.min(8, Math.max(1, availableParallelism()))}`);
-    db.exec(eventIndexes(storedTypeCode((sql) => db.prepare(sql), 'impression')));
+    const prepare = (sql: string) => db.prepare(sql);
+    const imp = storedTypeCode(prepare, 'impression');
+    db.exec(eventIndexes(imp, storedTypeCode(prepare, 'dislike')));
   }).immediate();
   setRemoved(removed);
 }
@@ -1004,20 +1012,16 @@ export class SqliteStore implements Store, BulkLoadable {
     if (options.types && options.types.length) {
       const codes = this.codesFor(options.types);
       if (codes.length === 0) return null;
+      const dis = this.typeCodes.get('dislike') ?? -1;
+      if (dis >= 0 && codes.every((c) => c === dis)) {
+        // Dislikes alone: their own partial index (the literal condition selects it).
+        const r = this.timeRange(options, extra);
+        return { sql: `${select} WHERE e.user_idx = ? AND e.type = ${dis}${r.sql} ORDER BY ${ties === 'seq' ? 'e.ts DESC, e.seq DESC' : 'e.ts DESC'} LIMIT ?`, params: [uidx, ...r.params, limit] };
+      }
       rest = codes.filter((c) => c !== imp);
       withImp = rest.length < codes.length;
     }
-    let range = '';
-    const rangeParams: unknown[] = [];
-    if (options.before !== undefined) {
-      range += ' AND e.ts < ?';
-      rangeParams.push(options.before);
-    }
-    if (options.after !== undefined) {
-      range += ' AND e.ts >= ?';
-      rangeParams.push(options.after);
-    }
-    if (extra) range += ` AND ${extra}`;
+    const { sql: range, params: rangeParams } = this.timeRange(options, extra);
     const order = ties === 'seq' ? 'e.ts DESC, e.seq DESC' : 'e.ts DESC';
     const parts: { sql: string; params: unknown[] }[] = [];
     // The literal conditions select the partial indexes.
@@ -1032,6 +1036,22 @@ export class SqliteStore implements Store, BulkLoadable {
       sql: parts.map((p) => `SELECT * FROM (${p.sql})`).join(' UNION ALL ') + ` ORDER BY ${outer} LIMIT ?`,
       params: [...parts[0].params, ...parts[1].params, limit],
     };
+  }
+
+  /** The time bounds (and an extra condition) of a user query, as SQL terms. */
+  private timeRange(options: TimelineOptions, extra: string | undefined): { sql: string; params: unknown[] } {
+    let sql = '';
+    const params: unknown[] = [];
+    if (options.before !== undefined) {
+      sql += ' AND e.ts < ?';
+      params.push(options.before);
+    }
+    if (options.after !== undefined) {
+      sql += ' AND e.ts >= ?';
+      params.push(options.after);
+    }
+    if (extra) sql += ` AND ${extra}`;
+    return { sql, params };
   }
 
   private codesFor(types: string[]): number[] {
@@ -1187,7 +1207,7 @@ export class SqliteStore implements Store, BulkLoadable {
       this.db.prepare("INSERT INTO meta (key, value) VALUES ('bulk_load', '1') ON CONFLICT(key) DO UPDATE SET value = '1'").run();
       this.db.exec(
         'DROP INDEX IF EXISTS events_user_ts; DROP INDEX IF EXISTS events_user_ts_rest; DROP INDEX IF EXISTS events_user_ts_imp; ' +
-          'DROP INDEX IF EXISTS events_ext_id; DROP INDEX IF EXISTS events_request;',
+          'DROP INDEX IF EXISTS events_user_dislike; DROP INDEX IF EXISTS events_ext_id; DROP INDEX IF EXISTS events_request;',
       );
     }).immediate();
     this.stmts.clear();

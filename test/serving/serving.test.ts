@@ -102,6 +102,17 @@ describe('serving: recommendations through the real app', () => {
     assert.ok(afterR.items.filter((x) => x.id.startsWith('c1-')).length >= 4, `expected cluster-1 items, got ${afterR.items.map((x) => x.id)}`);
   });
 
+  it('never serves an item the user disliked, from the next request on', async () => {
+    const first = await recs('/users/u4/recommendations?scene=home&k=5');
+    const gone = first.items.slice(0, 2).map((x) => x.id);
+    const evs = gone.map((id, i) => ({ userId: 'u4', itemId: id, type: 'dislike', timestamp: NOW - 500 + i }));
+    const ing = await app.inject({ method: 'POST', url: '/events', headers: auth, payload: evs });
+    assert.equal(ing.statusCode, 200, ing.body);
+    const next = await recs('/users/u4/recommendations?scene=home&k=5');
+    assert.equal(next.items.length, 5);
+    for (const id of gone) assert.ok(!next.items.some((x) => x.id === id), `${id} was disliked`);
+  });
+
   it('serves unknown users and empty histories (cold start) and explicit histories', async () => {
     const cold = await recs('/recommendations', { k: 5, scene: 'home' });
     assert.equal(cold.items.length, 5);

@@ -52,7 +52,7 @@ describe('SqliteStore specifics', () => {
     assert.deepEqual(Array.from(h.timestamp), Array.from({ length: 10 }, (_, i) => 1029 - i));
     assert.equal((await again.timeline('u', { limit: 5 })).map((e) => e.timestamp).join(), '7999,7998,7997,7996,7995');
     db = new Database(path, { readonly: true });
-    assert.deepEqual(indexes(db).filter((n) => n.startsWith('events_user')), ['events_user_ts_imp', 'events_user_ts_rest']);
+    assert.deepEqual(indexes(db).filter((n) => n.startsWith('events_user')), ['events_user_dislike', 'events_user_ts_imp', 'events_user_ts_rest']);
     const imp = db.prepare("SELECT code FROM event_types WHERE name = 'impression'").pluck().get() as number;
     const view = db.prepare("SELECT code FROM event_types WHERE name = 'view'").pluck().get() as number;
     // The store's own history statement reads the views' range of the rest index, no sort.
@@ -63,10 +63,38 @@ describe('SqliteStore specifics', () => {
     await again.close();
   });
 
-  it('creates the impression type with a new store (its code is part of the user indexes)', async () => {
+  it('creates the impression and dislike types with a new store (their codes are part of the user indexes)', async () => {
     const s = await SqliteStore.open(':memory:');
     assert.ok((await s.eventTypeCode('impression')) >= 0);
+    assert.ok((await s.eventTypeCode('dislike')) >= 0);
     await s.close();
+  });
+
+  it("reads a user's dislikes from their own index (made at open where missing), not through the user's views", async () => {
+    const path = join(dir, 'dislikes.db');
+    const s = await SqliteStore.open(path);
+    const evs = [];
+    for (let m = 0; m < 3000; m++) evs.push({ userId: 'u', itemId: `i${m % 500}`, type: 'view', timestamp: 1000 + m });
+    for (let m = 0; m < 3; m++) evs.push({ userId: 'u', itemId: `d${m}`, type: 'dislike', timestamp: 2000 + m });
+    evs.push({ userId: 'v', itemId: 'd9', type: 'dislike', timestamp: 2500 });
+    await s.appendEvents(evs);
+    await s.close();
+    const Database = (await import('better-sqlite3')).default;
+    let db = new Database(path);
+    db.exec('DROP INDEX events_user_dislike'); // a store from before the index
+    db.close();
+    const again = await SqliteStore.open(path);
+    const h = await again.history('u', { types: ['dislike'], limit: 1000 });
+    assert.deepEqual(Array.from(h.timestamp), [2002, 2001, 2000]);
+    assert.deepEqual((await again.timeline('u', { types: ['dislike'], limit: 2 })).map((e) => e.itemId), ['d2', 'd1']);
+    assert.deepEqual((await again.timeline('u', { types: ['dislike', 'view'], limit: 2 })).map((e) => e.timestamp), [3999, 3998]);
+    await again.close();
+    db = new Database(path, { readonly: true });
+    const dis = db.prepare("SELECT code FROM event_types WHERE name = 'dislike'").pluck().get() as number;
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN SELECT e.item_idx, e.ts FROM events e WHERE e.user_idx = 0 AND e.type = ${dis} ORDER BY e.ts DESC LIMIT 1000`).all() as { detail: string }[]).map((r) => r.detail).join(' | ');
+    assert.match(plan, /COVERING INDEX events_user_dislike/);
+    assert.doesNotMatch(plan, /TEMP B-TREE/);
+    db.close();
   });
 
   it('answers calls after close with a clear error', async () => {
@@ -141,13 +169,13 @@ describe('SqliteStore specifics', () => {
     const b = await SqliteStore.open(path);
     await a.appendEvents([{ userId: 'u1', itemId: 'i1', type: 'view', timestamp: 1 }]);
     assert.equal((await a.history('u1', { types: ['click'] })).length, 0);
-    assert.equal(await a.eventTypeCode('dislike'), -1);
+    assert.equal(await a.eventTypeCode('share'), -1);
     await b.appendEvents([
       { userId: 'u1', itemId: 'i2', type: 'click', timestamp: 2 },
-      { userId: 'u1', itemId: 'i1', type: 'dislike', timestamp: 3 },
+      { userId: 'u1', itemId: 'i1', type: 'share', timestamp: 3 },
     ]);
     assert.deepEqual([...(await a.history('u1', { types: ['click'] })).itemIdx], [1]);
-    assert.ok((await a.eventTypeCode('dislike')) >= 0);
+    assert.ok((await a.eventTypeCode('share')) >= 0);
     await a.close();
     await b.close();
   });
