@@ -257,13 +257,13 @@ describe('funnel import (CLI)', () => {
       child.on('exit', (code, signal) => resolve({ code, signal, out, err }));
     });
 
-  it('ends with every row exactly once after kill -9 and a rerun', async () => {
+  for (const threads of ['--no-threads', '--threads']) it(`ends with every row exactly once after kill -9 and a rerun (${threads})`, async () => {
     const rows = 200_000;
     const parts = ['user_id,item_id,type,timestamp\n'];
     for (let i = 0; i < rows; i++) parts.push(`u${i % 1000},i${i},view,${1700000000000 + i}\n`);
     const p = file(parts.join(''));
-    const db = join(dir, 'killed.db');
-    const args = ['import', '--db', db, '--events', p, '--batch-size', '2000', '--no-bulk'];
+    const db = join(dir, `killed${threads}.db`);
+    const args = ['import', '--db', db, '--events', p, '--batch-size', '2000', '--no-bulk', threads];
     const child = spawn(process.execPath, [bin, ...args], { env, cwd: root, stdio: 'ignore' });
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, s) => resolve(s)));
     // Kill as soon as a first batch is committed (its checkpoint is visible).

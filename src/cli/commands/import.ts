@@ -150,6 +150,9 @@ ${FILE_USAGE}
   --batch-size N    rows per transaction (default 20000 events, 5000 users or items)
   --bulk, --no-bulk load events with indexes dropped and rebuilt at the end (default: for
                     large files into a smaller store)
+  --threads, --no-threads
+                    read and parse events on a worker thread while this one writes them
+                    (default: for event files over 8 MiB on a machine with 2+ cores)
   --max-errors N    errors listed per file (default 10; all are counted)
   --json            print the reports as JSON
 
@@ -168,6 +171,8 @@ Examples:
         'batch-size': { type: 'string' },
         bulk: { type: 'boolean' },
         'no-bulk': { type: 'boolean' },
+        threads: { type: 'boolean' },
+        'no-threads': { type: 'boolean' },
         'max-errors': { type: 'string' },
         json: { type: 'boolean' },
       },
@@ -180,6 +185,7 @@ Examples:
     if (batchSize !== undefined && batchSize < 1) throw new Error('--batch-size must be at least 1');
     const maxErrors = intOption(values['max-errors'], 'max-errors', 10);
     const bulk = values['no-bulk'] ? false : values.bulk ? true : 'auto';
+    const threads = values['no-threads'] ? false : values.threads ? true : 'auto';
     for (const k of kinds) {
       const f = sel.files[k]!;
       if (!existsSync(f)) throw new Error(`${f}: no such file (given for --${k})`);
@@ -227,6 +233,7 @@ Examples:
             force: values.force,
             batchSize,
             bulk,
+            threads,
             maxErrors,
             signal: controller.signal,
             onProgress: (p) => {
