@@ -16,6 +16,7 @@
  *    routes, as `funnel serve` with one process) and a load process (bench/_serve-load.ts: an
  *    open-loop client, keep-alive connections over loopback) run beside this one.
  * 3. Rates rise geometrically (×1.4 from 250/s, or `--rates`) for `--duration` seconds each
+ *    (falling by the same factor from 250/s when that is not sustained on a slow machine)
  *    until one is not sustained (under 97% completed in time, an error, or p99 above 100 ms).
  *    Before each step the server is left to settle (under 5% of a core), so that work left
  *    behind by an overloaded step is not charged to the next. Latencies run from the moment a
@@ -479,7 +480,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       if (!s.sustained) break;
       best = s;
     }
-    if (!best) throw new Error(`not even ${rates[0]} requests/s were sustained`);
+    // A slow machine: step down from the first default rate until one is sustained.
+    for (let rate = Math.round(rates[0] / 1.4); !best && !o.rates && rate >= 25; rate = Math.round(rate / 1.4)) {
+      const s = await rig.step(rate, o.duration, o.users[0], o.k, o.connections, rate);
+      steps.push(s);
+      printStep(s);
+      if (s.sustained) best = s;
+    }
+    if (!best) throw new Error(`not even ${o.rates ? rates[0] : 25} requests/s were sustained`);
     const half = Math.max(1, Math.round(best.rate / 2));
     console.log(`half load (${half}/s, ${2 * o.duration} s):`);
     const halfStep = await rig.step(half, 2 * o.duration, o.users[0], o.k, o.connections, 4242);

@@ -225,6 +225,18 @@ for (const onWorker of [false, true]) describe(`importFile (events read ${onWork
     });
   });
 
+  it('stops at a line too long to be a record, naming file and line, with the rows before it stored', async () => {
+    const good = Array.from({ length: 1000 }, (_, i) => JSON.stringify({ userId: `u${i % 7}`, itemId: `i${i}`, type: 'view', timestamp: 1700000000000 + i }));
+    const p = file(good.join('\n') + '\n' + '{"userId": "' + 'x'.repeat(9 * 2 ** 20) + '"}\n' + good[0] + '\n', '.jsonl');
+    await withStore(async (store) => {
+      await assert.rejects(importEvents(store, p, { batchSize: 100 }), (e: Error) => e instanceof DataFileError && e.code === 'RECORD_TOO_LARGE' && e.line === 1001 && e.message.startsWith(`${p}:1001: a line longer than`));
+      assert.equal((await store.counts()).events, 1000);
+      const cp = JSON.parse((await store.getCheckpoint(importCheckpointKey(p, 'events')))!);
+      assert.equal(cp.line, 1001);
+      assert.equal(cp.done, false);
+    });
+  });
+
   it('imports JSON Lines, users and items with presets', async () => {
     await withStore(async (store) => {
       const d = join(fixtures, 'ml-100k');
