@@ -306,10 +306,24 @@ export class SqliteStore implements Store, BulkLoadable {
   // ---- index allocation (inside write transactions) -------------------------------------
 
   private nextIdx(key: 'next_user_idx' | 'next_item_idx'): number {
+    const tx = this.txIdx;
+    if (tx) {
+      // Read once per write transaction (it holds the write lock), written back at its end.
+      let c = tx.get(key);
+      if (c === undefined) {
+        const v = Number(this.stmt('SELECT value FROM meta WHERE key = ?').pluck().get(key));
+        c = { start: v, next: v };
+        tx.set(key, c);
+      }
+      return c.next++;
+    }
     const v = Number(this.stmt('SELECT value FROM meta WHERE key = ?').pluck().get(key));
     this.stmt('UPDATE meta SET value = ? WHERE key = ?').run(String(v + 1), key);
     return v;
   }
+
+  /** The index counters of the write transaction in progress (see nextIdx). */
+  private txIdx: Map<string, { start: number; next: number }> | null = null;
 
   /** Caches an id's index (bounded: see USER_CACHE_MAX). */
   private cacheId(cache: Map<string, number>, id: string, idx: number): void {
@@ -669,12 +683,15 @@ export class SqliteStore implements Store, BulkLoadable {
     const tx = this.db.transaction(() => {
       write();
       if (this.itemWrites !== itemWrites) this.bumpItemsRevision();
+      for (const [key, c] of this.txIdx!) if (c.next !== c.start) this.stmt('UPDATE meta SET value = ? WHERE key = ?').run(String(c.next), key);
     });
     this.appended.length = 0;
     this.writtenItems.length = 0;
+    this.txIdx = new Map();
     try {
       tx.immediate();
     } catch (err) {
+      this.txIdx = null;
       this.deletedStale = true;
       this.appended.length = 0;
       this.writtenItems.length = 0;
@@ -686,6 +703,7 @@ export class SqliteStore implements Store, BulkLoadable {
       this.loadTypes();
       throw err;
     }
+    this.txIdx = null;
     if (this.itemWrites !== itemWrites) this.deletedStale = true;
     if (this.writtenItems.length > 0) this.emitItems();
     if (this.appended.length > 0) this.emitAppended();

@@ -163,6 +163,24 @@ describe('SqliteStore specifics', () => {
     await again.close();
   });
 
+  it('allocates dense indices across batches, connections and a rolled-back write', async () => {
+    const path = join(dir, 'indices.db');
+    const a = await SqliteStore.open(path);
+    const b = await SqliteStore.open(path);
+    await a.upsertUsers([{ id: 'a0' }, { id: 'a1' }]);
+    await b.upsertUsers([{ id: 'b0' }]);
+    await a.appendEvents([{ userId: 'a2', itemId: 'i0', type: 'view', timestamp: 1 }, { userId: 'a3', itemId: 'i1', type: 'view', timestamp: 2 }]);
+    // a write that fails after allocating (the checkpoint's NOT NULL value): nothing of it stays
+    await assert.rejects(b.ingest({ users: [{ id: 'lost' }], items: [{ id: 'lost-item' }], checkpoint: { key: 'k', value: null as unknown as string } }));
+    await b.upsertUsers([{ id: 'b1' }]);
+    await b.upsertItems([{ id: 'i2' }]);
+    for (const [i, id] of ['a0', 'a1', 'b0', 'a2', 'a3', 'b1'].entries()) assert.equal(await a.userIndex(id), i, id);
+    assert.equal(await a.userIndex('lost'), -1);
+    assert.deepEqual([await b.itemIndex('i0'), await b.itemIndex('i1'), await b.itemIndex('i2'), await b.itemIndex('lost-item')], [0, 1, 2, -1]);
+    await a.close();
+    await b.close();
+  });
+
   it('sees event types first stored by another connection', async () => {
     const path = join(dir, 'types.db');
     const a = await SqliteStore.open(path);
