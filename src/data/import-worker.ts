@@ -16,27 +16,15 @@
  */
 import { parentPort, workerData, type Worker } from 'node:worker_threads';
 import { columnBuffers, EventColumnsBuilder, type EventColumns } from './event-columns.js';
-import type { MappedFieldError, MappingSpec } from './mapping.js';
-import type { Encoding, Format, RecordBatch } from './parse.js';
+import type { MappedFieldError } from './mapping.js';
+import type { RecordBatch } from './parse.js';
+import type { SourceOptions } from './import.js';
 
 /** Batches read ahead of the one the main thread is writing. */
 export const CREDITS = 3;
 
 /** What the worker needs to open the source exactly as the main thread did. */
-export interface WorkerSource {
-  path: string;
-  format?: Format;
-  delimiter?: string;
-  quote?: string | null;
-  header?: boolean;
-  encoding?: Encoding;
-  preset?: string;
-  mapping?: MappingSpec;
-  strictTypes?: boolean;
-  customEventTypes?: string[];
-  start: { offset: number; line: number };
-  chunkSize?: number;
-}
+export type WorkerSource = Omit<SourceOptions, 'kind' | 'start'> & { start: { offset: number; line: number } };
 
 export interface WorkerInput {
   funnelImportWorker: true;

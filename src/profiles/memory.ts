@@ -1316,29 +1316,21 @@ export class MemoryProfileStore implements ProfileStore {
 
   topItems(q: TopItemsQuery): TopItems {
     if (!Number.isInteger(q.k) || q.k < 0) throw new RangeError(`profiles: k must be a non-negative integer, got ${q.k}`);
-    const w = resolveWindow(this.levels, q.windowMs, q.now, this.clockMs);
-    const R = this.ring[w.level];
     const touched: number[] = [];
     let acc = this.acc;
-    for (const t of this.typesOf(q.type)) {
-      const ring = this.itemRings[w.level * 64 + t];
-      if (!ring) continue;
-      for (let b = w.first; b <= w.last; b++) {
-        const bucket = ring[b % R];
-        if (bucket === undefined || bucket.id !== b) continue;
-        const slots = bucket.slots;
-        for (let j = 0; j < slots.length; j += 2) {
-          const k = slots[j];
-          if (k === 0) continue;
-          const item = k - 1;
-          if (item >= acc.length) {
-            const x = new Float64Array(Math.max(item + 1, acc.length * 2, 1024));
-            x.set(acc);
-            acc = this.acc = x;
-          }
-          if (acc[item] === 0) touched.push(item);
-          acc[item] += slots[j + 1];
+    for (const bucket of this.windowBuckets(q)) {
+      const slots = bucket.slots;
+      for (let j = 0; j < slots.length; j += 2) {
+        const k = slots[j];
+        if (k === 0) continue;
+        const item = k - 1;
+        if (item >= acc.length) {
+          const x = new Float64Array(Math.max(item + 1, acc.length * 2, 1024));
+          x.set(acc);
+          acc = this.acc = x;
         }
+        if (acc[item] === 0) touched.push(item);
+        acc[item] += slots[j + 1];
       }
     }
     const res = selectTop(touched, acc, q.k);
@@ -1348,20 +1340,28 @@ export class MemoryProfileStore implements ProfileStore {
 
   itemCounts(q: PopularityQuery, size: number): Float32Array {
     if (!Number.isInteger(size) || size < 0) throw new RangeError(`profiles: size must be a non-negative integer, got ${size}`);
+    const out = new Float32Array(size);
+    for (const bucket of this.windowBuckets(q)) {
+      const slots = bucket.slots;
+      for (let j = 0; j < slots.length; j += 2) {
+        const item = slots[j] - 1;
+        if (item >= 0 && item < size) out[item] += slots[j + 1];
+      }
+    }
+    return out;
+  }
+
+  /** The item buckets a popularity window sums (every counted type, or q.type). */
+  private windowBuckets(q: PopularityQuery): ItemBucket[] {
     const w = resolveWindow(this.levels, q.windowMs, q.now, this.clockMs);
     const R = this.ring[w.level];
-    const out = new Float32Array(size);
+    const out: ItemBucket[] = [];
     for (const t of this.typesOf(q.type)) {
       const ring = this.itemRings[w.level * 64 + t];
       if (!ring) continue;
       for (let b = w.first; b <= w.last; b++) {
         const bucket = ring[b % R];
-        if (bucket === undefined || bucket.id !== b) continue;
-        const slots = bucket.slots;
-        for (let j = 0; j < slots.length; j += 2) {
-          const item = slots[j] - 1;
-          if (item >= 0 && item < size) out[item] += slots[j + 1];
-        }
+        if (bucket !== undefined && bucket.id === b) out.push(bucket);
       }
     }
     return out;
