@@ -59,12 +59,13 @@ export type WorkerMessage =
       flush: boolean;
       done: boolean;
     }
-  | { t: 'error'; error: { name: string; message: string; file?: string; code?: string; line?: number } };
+  | { t: 'error'; error: { name: string; message: string; file?: string; code?: string; line?: number; startup?: boolean } };
 
 /** Starts the worker for a source (see import.ts). */
 export async function startImportWorker(input: Omit<WorkerInput, 'funnelImportWorker'>): Promise<Worker> {
   const { Worker } = await import('node:worker_threads');
-  const self = import.meta.url;
+  // FUNNEL_IMPORT_WORKER_URL replaces the module (tests: a worker that cannot start).
+  const self = process.env.FUNNEL_IMPORT_WORKER_URL ?? import.meta.url;
   let tsx: string | undefined;
   if (self.endsWith('.ts')) {
     try {
@@ -81,7 +82,7 @@ const { workerData, parentPort } = require('node:worker_threads');
   if (workerData.tsx) (await import(workerData.tsx)).register();
   await import(workerData.url);
 })().catch((err) => {
-  parentPort.postMessage({ t: 'error', error: { name: 'Error', message: 'import worker failed to start: ' + (err && err.stack || err) } });
+  parentPort.postMessage({ t: 'error', error: { name: 'Error', message: 'import worker failed to start: ' + (err && err.stack || err), startup: true } });
 });`;
   return new Worker(boot, { eval: true, workerData: { ...input, funnelImportWorker: true, url: self, tsx } });
 }

@@ -544,7 +544,8 @@ async function runImport(
     kind === 'events' &&
     (threads === true || (threads === 'auto' && availableParallelism() > 1 && reader.size - st.start.offset >= WORKER_MIN_BYTES));
   try {
-    if (useWorker) {
+    let onWorker = useWorker;
+    if (onWorker) {
       // Reading, parsing and mapping on a worker thread; this loop only writes (see import-worker.ts).
       const worker = await startImportWorker({
         source: {
@@ -569,7 +570,17 @@ async function runImport(
       const inbox = new WorkerInbox(worker);
       try {
         for (;;) {
-          const m = await inbox.next();
+          let m: Extract<WorkerMessage, { t: 'batch' }>;
+          try {
+            m = await inbox.next();
+          } catch (err) {
+            // A worker that could not start (no worker threads in this runtime, a loader
+            // missing): read on this thread instead, unless threads were asked for.
+            if (!(err instanceof WorkerStartError) || threads === true) throw err;
+            report.warnings.push(`events read on the main thread: ${err.message}`);
+            onWorker = false;
+            break;
+          }
           worker.postMessage('credit');
           report.rows += m.rows;
           rowsThisRun += m.rows;
@@ -596,7 +607,8 @@ async function runImport(
       } finally {
         await worker.terminate();
       }
-    } else outer: for await (const batch of reader.batches()) {
+    }
+    if (!onWorker) outer: for await (const batch of reader.batches()) {
       const n = batch.length;
       for (let i = 0; i < n; i++) {
         report.rows++;
@@ -653,8 +665,12 @@ function rejectText(r: RejectedRow): () => string {
 }
 
 /** Messages of the import worker, one at a time; its errors rethrown as they were thrown there. */
+/** The import worker failed before it read anything. */
+class WorkerStartError extends Error {}
+
 class WorkerInbox {
   private readonly queue: WorkerMessage[] = [];
+  private received = false;
   private failure: Error | undefined;
   private exited = false;
   private wake: (() => void) | undefined;
@@ -684,8 +700,12 @@ class WorkerInbox {
     for (;;) {
       const m = this.queue.shift();
       if (m) {
-        if (m.t === 'batch') return m;
+        if (m.t === 'batch') {
+          this.received = true;
+          return m;
+        }
         const e = m.error;
+        if (e.startup) throw new WorkerStartError(e.message);
         if (e.name === 'DataFileError' && e.file !== undefined && e.code !== undefined) {
           const err = new DataFileError(e.file, e.code, '', e.line);
           err.message = e.message;
@@ -694,8 +714,8 @@ class WorkerInbox {
         if (e.name === 'MappingError') throw new MappingError(e.message);
         throw Object.assign(new Error(e.message), { name: e.name });
       }
-      if (this.failure) throw this.failure;
-      if (this.exited) throw new Error('the import worker stopped before the end of the file');
+      if (this.failure) throw this.received ? this.failure : new WorkerStartError(`import worker failed to start: ${this.failure.message}`);
+      if (this.exited) throw this.received ? new Error('the import worker stopped before the end of the file') : new WorkerStartError('import worker failed to start: it exited');
       await new Promise<void>((r) => (this.wake = r));
     }
   }

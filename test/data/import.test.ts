@@ -237,6 +237,25 @@ for (const onWorker of [false, true]) describe(`importFile (events read ${onWork
     });
   });
 
+  if (onWorker) it('reads on the calling thread when the worker cannot start (unless threads were asked for)', async () => {
+    const lines = ['user_id,item_id,type,timestamp'];
+    for (let i = 0; i < 240_000; i++) lines.push(`user-${i % 1000},item-${i},view,${1700000000000 + i}`);
+    const p = file(lines.join('\n') + '\n');
+    assert.ok(readFileSync(p).length > 8 << 20, 'over the worker threshold');
+    process.env.FUNNEL_IMPORT_WORKER_URL = 'file:///nonexistent/import-worker.js';
+    try {
+      await withStore(async (store) => {
+        await assert.rejects(importFile(store, { path: p, kind: 'events', threads: true }), /import worker failed to start/);
+        const r = await importFile(store, { path: p, kind: 'events', threads: 'auto' });
+        assert.equal(r.accepted, 240_000);
+        assert.match(r.warnings.join(), /events read on the main thread: import worker failed to start/);
+        assert.equal((await store.counts()).events, 240_000);
+      });
+    } finally {
+      delete process.env.FUNNEL_IMPORT_WORKER_URL;
+    }
+  });
+
   it('imports JSON Lines, users and items with presets', async () => {
     await withStore(async (store) => {
       const d = join(fixtures, 'ml-100k');
