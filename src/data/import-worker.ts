@@ -90,8 +90,7 @@ const { workerData, parentPort } = require('node:worker_threads');
 // ---- the worker side --------------------------------------------------------------------
 
 async function workerMain(input: WorkerInput, port: NonNullable<typeof parentPort>): Promise<void> {
-  const { openSource } = await import('./import.js');
-  const { csvField } = await import('./parse.js');
+  const { openSource, recordText } = await import('./import.js');
   let credits = CREDITS;
   let wake: (() => void) | undefined;
   port.on('message', (m: unknown) => {
@@ -110,13 +109,7 @@ async function workerMain(input: WorkerInput, port: NonNullable<typeof parentPor
   const mapper = source.mapper;
   const jsonl = reader.format === 'jsonl';
   const into = jsonl ? undefined : mapper.eventInto?.bind(mapper);
-  const rowText = (batch: RecordBatch, i: number): string => {
-    const err = batch.errors.get(i);
-    if (err?.raw !== undefined) return err.raw;
-    if (batch.values) return JSON.stringify(batch.values[i]);
-    const f = batch.fields(i);
-    return f ? f.map((x) => csvField(x, input.delimiter)).join(input.delimiter) : '';
-  };
+  const rowText = (batch: RecordBatch, i: number): string => recordText(batch, i, input.delimiter);
   let pending = new EventColumnsBuilder(input.batchSize);
   let lines: number[] = [];
   let texts: string[] | null = input.keepTexts ? [] : null;

@@ -259,7 +259,8 @@ async function fingerprint(path: string, offset: number): Promise<{ head: string
   }
 }
 
-function recordText(batch: RecordBatch, i: number, delimiter: string): string {
+/** The text of record i of a batch, as written to the rejects file. */
+export function recordText(batch: RecordBatch, i: number, delimiter: string): string {
   const err = batch.errors.get(i);
   if (err?.raw !== undefined) return err.raw;
   if (batch.values) return JSON.stringify(batch.values[i]);
