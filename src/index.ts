@@ -6,6 +6,7 @@
 export * from './data/model.js';
 export { checkUser, checkItem, checkEvent, parseTimestamp, ERROR_CODES, type FieldError, type Checked } from './data/schema.js';
 export { importFile, formatImportReport, type ImportOptions, type ImportReport } from './data/import.js';
+export { encodeEvents, decodeEvents, checkEventColumns, EventColumnsBuilder, type EventColumns, type StrColumn } from './data/event-columns.js';
 export { validateStore, validateFiles, formatValidationReport, type ValidationReport } from './data/validate.js';
 export { writeSynth, type WriteSynthOptions, type WriteSynthReport } from './data/synth.js';
 
