@@ -16,6 +16,7 @@ import {
 import { openSource, type SourceOptions } from '../../src/data/import.js';
 import { PRESETS, presetFile } from '../../src/data/presets.js';
 import type { EntityKind } from '../../src/data/model.js';
+import { decodeEvents, EventColumnsBuilder } from '../../src/data/event-columns.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'funnel-mapping-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -355,5 +356,66 @@ describe('presets', () => {
     assert.throws(() => presetFile('nope', 'events'), /unknown preset 'nope'; expected one of movielens-100k, movielens, frappe, funnel/);
     assert.throws(() => presetFile('movielens', 'users'), /preset 'movielens' has no users file/);
     assert.ok(Object.keys(PRESETS).length >= 4);
+  });
+});
+
+describe('Mapper.eventInto (events straight into columns)', () => {
+  /** Every record through fromBatch and through eventInto: the same events, the same refusals. */
+  async function both(path: string, opts: Partial<SourceOptions> = {}) {
+    const { reader, mapper } = await openSource({ path, kind: 'events', ...opts });
+    assert.ok(mapper.eventInto, 'delimited event files have the column path');
+    const objects: unknown[] = [];
+    const refusedA: string[] = [];
+    const refusedB: string[] = [];
+    const cols = new EventColumnsBuilder(10_000);
+    try {
+      for await (const b of reader.batches()) {
+        for (let i = 0; i < b.length; i++) {
+          if (b.errors.get(i)) continue;
+          const ea: MappedFieldError[] = [];
+          const e = mapper.fromBatch(b, i, ea);
+          if (e) objects.push(e);
+          else refusedA.push(`${b.line[i]} ${ea.map((x) => `${x.field}:${x.code}:${x.message}`).join('|')}`);
+          const eb: MappedFieldError[] = [];
+          if (!mapper.eventInto!(b, i, eb, cols)) refusedB.push(`${b.line[i]} ${eb.map((x) => `${x.field}:${x.code}:${x.message}`).join('|')}`);
+        }
+      }
+    } finally {
+      await reader.close();
+    }
+    const built = cols.build();
+    assert.deepEqual(refusedB, refusedA);
+    assert.deepEqual(decodeEvents(built), objects);
+    return { objects, refused: refusedA, whole: built.whole.length };
+  }
+
+  it('gives the events and refusals of fromBatch, odd rows included', async () => {
+    const p = file(
+      [
+        'event_id,user_id,item_id,type,value,timestamp,scene,position,request_id,device,campaign',
+        'e1,u1,i1,view,,1700000000000,home,0,r1,ios,spring',
+        'e2,u1,i2,click,2.5,1700000000001,,,,,',
+        ',u2,i3,purchase,19.99,2024-01-02T03:04:05Z,detail,3,r2,web,',
+        'e4,,i4,view,,1700000000003,,,,,', // no user: refused
+        'e5,u3,i5,view,abc,1700000000004,,,,,', // value not a number: refused
+        'e6,u3,i6,view,,1700000000005,home,-1,,,', // position below 0: refused
+        'e7,u3,i7,my_type,,1700000000006,home,1.5,,,x', // position not an integer: refused
+        'e8,u4,i8,view,,99999999999999999,,,,,', // out of range
+        `e9,u5,${'i'.repeat(300)},view,,1700000000008,,,,,`, // id too long
+        'e10,u6,i10,view,,1700000000009,home,2,r9,ios,',
+      ].join('\n') + '\n',
+    );
+    const r = await both(p, { mapping: { fields: { 'context.campaign': 'campaign' } } });
+    assert.equal(r.objects.length, 5);
+    assert.ok(r.refused.length >= 4);
+    const r2 = await both(p, { strictTypes: true, mapping: { fields: { 'context.campaign': 'campaign' } } });
+    assert.ok(r2.refused.some((x) => x.includes('UNKNOWN_EVENT_TYPE')));
+  });
+
+  it('matches fromBatch on the funnel preset and on a file without context columns', async () => {
+    await both(join(fixtures, 'funnel', 'events.csv'), { preset: 'funnel' });
+    await both(file('user,item,kind,time\nu1,i1,view,1700000000\nu2,i2,click,1700000001\n'), {
+      mapping: { fields: { userId: 'user', itemId: 'item', type: 'kind', timestamp: 'time' } },
+    });
   });
 });
