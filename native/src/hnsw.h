@@ -28,6 +28,61 @@
 
 namespace funnel {
 
+/**
+ * addPointsAsync's work: the rows added in order on a thread of libuv's pool, so that the
+ * graphs of several norm bands build at once (each graph on one thread: the same graph as
+ * adding the same rows in the same order on the main thread).
+ */
+class AddPointsWorker : public Napi::AsyncWorker {
+ public:
+  AddPointsWorker(Napi::Env env, Napi::Object self, hnswlib::HierarchicalNSW<float>* index, bool* busy, size_t dim, Napi::Float32Array rows,
+                  Napi::Int32Array labels, Napi::Value progress)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), index_(index), busy_(busy), dim_(dim) {
+    self_ = Napi::Persistent(self);
+    rowsRef_ = Napi::Persistent(rows.As<Napi::Object>());
+    labelsRef_ = Napi::Persistent(labels.As<Napi::Object>());
+    rows_ = rows.Data();
+    labels_ = labels.Data();
+    n_ = labels.ElementLength();
+    if (progress.IsTypedArray()) {
+      progRef_ = Napi::Persistent(progress.As<Napi::Object>());
+      prog_ = progress.As<Napi::Int32Array>().Data();
+    }
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      for (size_t i = 0; i < n_; i++) {
+        index_->addPoint(rows_ + i * dim_, static_cast<size_t>(labels_[i]));
+        if (prog_ && (i & 1023) == 1023) prog_[0] = static_cast<int32_t>(i + 1);
+      }
+      if (prog_) prog_[0] = static_cast<int32_t>(n_);
+    } catch (const std::exception& e) {
+      SetError(std::string("HnswGraph.addPointsAsync: ") + e.what());
+    }
+  }
+  void OnOK() override {
+    *busy_ = false;
+    deferred_.Resolve(Env().Undefined());
+  }
+  void OnError(const Napi::Error& e) override {
+    *busy_ = false;
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  hnswlib::HierarchicalNSW<float>* index_;
+  bool* busy_;
+  size_t dim_;
+  Napi::ObjectReference self_, rowsRef_, labelsRef_, progRef_;
+  const float* rows_ = nullptr;
+  const int32_t* labels_ = nullptr;
+  int32_t* prog_ = nullptr;
+  size_t n_ = 0;
+};
+
 class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -37,6 +92,7 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
       InstanceMethod("writeIndex", &HnswGraph::WriteIndex),
       InstanceMethod("resizeIndex", &HnswGraph::ResizeIndex),
       InstanceMethod("addPoint", &HnswGraph::AddPoint),
+      InstanceMethod("addPointsAsync", &HnswGraph::AddPointsAsync),
       InstanceMethod("markDelete", &HnswGraph::MarkDelete),
       InstanceMethod("unmarkDelete", &HnswGraph::UnmarkDelete),
       InstanceMethod("getCurrentCount", &HnswGraph::GetCurrentCount),
@@ -58,11 +114,14 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
  private:
   size_t dim_ = 0;
   size_t ef_ = 10;
+  /** An addPointsAsync build is running: every other call throws until it ends. */
+  bool busy_ = false;
   std::unique_ptr<hnswlib::L2Space> space_;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> index_;
 
   /** Throws a JS error and returns false when there is no index yet. */
   bool ready(Napi::Env env, const char* fn) {
+    if (building(env, fn)) return false;
     if (index_) return true;
     Napi::Error::New(env, std::string("HnswGraph.") + fn + ": the index is not initialised (initIndex or readIndex first)").ThrowAsJavaScriptException();
     return false;
@@ -117,8 +176,16 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
     Napi::Error::New(env, std::string("HnswGraph.") + fn + ": " + e.what()).ThrowAsJavaScriptException();
   }
 
+  /** Throws a JS error and returns true while an addPointsAsync build runs. */
+  bool building(Napi::Env env, const char* fn) {
+    if (!busy_) return false;
+    Napi::Error::New(env, std::string("HnswGraph.") + fn + ": the graph is being built (addPointsAsync)").ThrowAsJavaScriptException();
+    return true;
+  }
+
   /** initIndex(maxElements, m, efConstruction, seed) */
   Napi::Value InitIndex(const Napi::CallbackInfo& info) {
+    if (building(info.Env(), "initIndex")) return info.Env().Undefined();
     size_t n, m, efc, seed;
     if (!count(info, 0, "initIndex", "maxElements", 1, &n) || !count(info, 1, "initIndex", "m", 2, &m) ||
         !count(info, 2, "initIndex", "efConstruction", 1, &efc) || !count(info, 3, "initIndex", "seed", 0, &seed)) return info.Env().Undefined();
@@ -132,6 +199,7 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
   }
 
   Napi::Value ReadIndex(const Napi::CallbackInfo& info) {
+    if (building(info.Env(), "readIndex")) return info.Env().Undefined();
     if (!info[0].IsString()) {
       Napi::TypeError::New(info.Env(), "HnswGraph.readIndex: path must be a string").ThrowAsJavaScriptException();
       return info.Env().Undefined();
@@ -184,6 +252,42 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
       fail(info.Env(), "addPoint", e);
     }
     return info.Env().Undefined();
+  }
+
+  /**
+   * addPointsAsync(rows, labels, progress?): adds rows (n × dim floats) under labels (n) in
+   * order on a worker thread; resolves when done. `progress` (an Int32Array) gets the count
+   * added so far. The graph must not be used until the promise settles (calls throw).
+   */
+  Napi::Value AddPointsAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ready(env, "addPointsAsync")) return env.Undefined();
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+        !info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      Napi::TypeError::New(env, "HnswGraph.addPointsAsync: expected (Float32Array rows, Int32Array labels[, Int32Array progress])").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Float32Array rows = info[0].As<Napi::Float32Array>();
+    Napi::Int32Array labels = info[1].As<Napi::Int32Array>();
+    if (rows.ElementLength() != labels.ElementLength() * dim_) {
+      Napi::TypeError::New(env, "HnswGraph.addPointsAsync: rows must hold labels.length × " + std::to_string(dim_) + " floats").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    for (size_t i = 0; i < labels.ElementLength(); i++) {
+      if (labels[i] < 0) {
+        Napi::TypeError::New(env, "HnswGraph.addPointsAsync: labels must be >= 0").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+    }
+    if (index_->getCurrentElementCount() + labels.ElementLength() > index_->getMaxElements()) {
+      Napi::Error::New(env, "HnswGraph.addPointsAsync: the graph has room for " + std::to_string(index_->getMaxElements() - index_->getCurrentElementCount()) + " more elements (resizeIndex first)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    auto* w = new AddPointsWorker(env, info.This().As<Napi::Object>(), index_.get(), &busy_, dim_, rows, labels, info[2]);
+    busy_ = true;
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
   }
 
   Napi::Value MarkDelete(const Napi::CallbackInfo& info) { return mark(info, true); }

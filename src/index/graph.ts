@@ -15,6 +15,12 @@ export interface HnswGraph {
   resizeIndex(maxElements: number): void;
   /** Adds a row (length dim) under `label`; an existing label gets the row and loses its deleted mark. */
   addPoint(row: Float32Array, label: number): void;
+  /**
+   * Adds rows (labels.length × dim floats) under `labels`, in order, on a worker thread (the
+   * same graph as addPoint row by row); `progress[0]` counts the rows added. Every other call
+   * throws until the promise settles.
+   */
+  addPointsAsync(rows: Float32Array, labels: Int32Array, progress?: Int32Array): Promise<void>;
   /** False when the label is not in the graph, or already (un)marked. */
   markDelete(label: number): boolean;
   unmarkDelete(label: number): boolean;

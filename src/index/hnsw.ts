@@ -77,6 +77,7 @@
  * Items upserted after the build go to the band of their norm; one longer than every built
  * item cannot be augmented exactly and joins a small overflow set that every search scans.
  */
+import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { newGraph, type HnswGraph } from './graph.js';
@@ -182,7 +183,72 @@ export class HnswIndex implements VectorIndex {
     return idx;
   }
 
+  /**
+   * `build` with the bands' graphs built in parallel, one per core at a time (each graph on one
+   * thread, its rows in the same order: the same graphs as `build`, byte for byte).
+   */
+  static async buildAsync(vectors: Float32Array, biases: Float32Array, dim: number, options: HnswOptions = {}, ids?: ArrayLike<number>): Promise<HnswIndex> {
+    const all = ids ?? defaultIds('hnsw', dim, vectors, biases);
+    checkItems('hnsw', dim, all, vectors, biases);
+    const exact = ExactIndex.empty(dim);
+    exact.upsert(all, vectors, biases);
+    return HnswIndex.fromExactAsync(exact, options, false);
+  }
+
+  /** `adopt` with the bands' graphs built in parallel (as `buildAsync`). */
+  static async adoptAsync(vectors: Float32Array, biases: Float32Array, dim: number, present?: Uint8Array, options: HnswOptions = {}): Promise<HnswIndex> {
+    const idx = await HnswIndex.fromExactAsync(ExactIndex.adopt(vectors, biases, dim, present), options, true);
+    idx.sourceItems = biases.length;
+    return idx;
+  }
+
   private static fromExact(exact: ExactIndex, options: HnswOptions, external: boolean): HnswIndex {
+    const { idx, ids, cuts } = HnswIndex.plan(exact, options, external);
+    for (let b = 0; b < cuts.length - 1; b++) {
+      for (let p = cuts[b]; p < cuts[b + 1]; p++) {
+        idx.addToBand(ids[p], b);
+        if (options.onProgress && (p + 1) % 10_000 === 0) options.onProgress(p + 1, ids.length);
+      }
+    }
+    return idx.finishBuild(ids, options);
+  }
+
+  private static async fromExactAsync(exact: ExactIndex, options: HnswOptions, external: boolean): Promise<HnswIndex> {
+    const { idx, ids, cuts } = HnswIndex.plan(exact, options, external);
+    const B = cuts.length - 1;
+    const d = exact.dim;
+    const progress = Array.from({ length: B }, () => new Int32Array(1));
+    const report = () => options.onProgress?.(progress.reduce((a, p) => a + p[0], 0), ids.length);
+    const timer = options.onProgress ? setInterval(report, 250) : undefined;
+    try {
+      const buildBand = async (b: number) => {
+        const n = cuts[b + 1] - cuts[b];
+        const band = idx.bands[b];
+        const rows = new Float32Array(n * (d + 2));
+        const labels = new Int32Array(n);
+        for (let p = 0; p < n; p++) {
+          const id = ids[cuts[b] + p];
+          const it = exact.item(id)!;
+          augmentItemInto(it.vector, 0, it.bias, d, band.hi, rows, p * (d + 2));
+          labels[p] = id;
+        }
+        await band.graph.addPointsAsync(rows, labels, progress[b]);
+        for (let p = 0; p < n; p++) idx.bandOf[labels[p]] = b;
+      };
+      // One band per core at a time: each holds its rows (n × (dim + 2) floats) while it builds.
+      let next = 0;
+      const lane = async () => {
+        while (next < B) await buildBand(next++);
+      };
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(B, availableParallelism())) }, lane));
+    } finally {
+      if (timer) clearInterval(timer);
+    }
+    return idx.finishBuild(ids, options);
+  }
+
+  /** Items sorted into norm bands and the bands' empty graphs. */
+  private static plan(exact: ExactIndex, options: HnswOptions, external: boolean): { idx: HnswIndex; ids: number[]; cuts: number[] } {
     const o = { ...HNSW_DEFAULTS, ...options };
     for (const key of ['m', 'efConstruction', 'efSearch', 'bands'] as const) {
       if (!Number.isInteger(o[key]) || o[key] < 1) throw new RangeError(`hnsw index: ${key} must be an integer >= 1, got ${o[key]}`);
@@ -211,16 +277,14 @@ export class HnswIndex implements VectorIndex {
     }
     const bandOf = new Uint8Array(Math.max(16, exact.slots)).fill(NO_BAND);
     const idx = new HnswIndex(exact, bands, { m: o.m, efConstruction: o.efConstruction, efSearch: o.efSearch, seed: o.seed }, bandOf, external);
-    for (let b = 0; b < B; b++) {
-      for (let p = cuts[b]; p < cuts[b + 1]; p++) {
-        idx.addToBand(ids[p], b);
-        if (options.onProgress && (p + 1) % 10_000 === 0) options.onProgress(p + 1, ids.length);
-      }
-    }
-    // Items present but unavailable in the source stay out of results.
-    for (const id of ids) if (!exact.has(id)) idx.hide(id);
+    return { idx, ids, cuts };
+  }
+
+  /** After the graphs are built: items present but unavailable in the source stay out of results. */
+  private finishBuild(ids: number[], options: HnswOptions): HnswIndex {
+    for (const id of ids) if (!this.exact.has(id)) this.hide(id);
     options.onProgress?.(ids.length, ids.length);
-    return idx;
+    return this;
   }
 
   /**

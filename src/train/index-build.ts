@@ -55,7 +55,8 @@ export async function buildItemIndex(
     writeMeta(dir, { kind: 'exact', format: 1, source: 'led', items: size });
   } else {
     const { vectors, biases, dim } = ledArrays(led);
-    const idx = HnswIndex.adopt(vectors, biases, dim, known, { m: cfg.m, efConstruction: cfg.efConstruction, efSearch: cfg.efSearch, bands: cfg.bands, onProgress });
+    // The bands build in parallel (the same graphs as one after the other).
+    const idx = await HnswIndex.adoptAsync(vectors, biases, dim, known, { m: cfg.m, efConstruction: cfg.efConstruction, efSearch: cfg.efSearch, bands: cfg.bands, onProgress });
     await idx.save(dir);
   }
   return { kind, size, seconds: (performance.now() - t0) / 1000 };

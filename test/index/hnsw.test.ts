@@ -1,10 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExactIndex } from '../../src/index/exact.js';
 import { HnswIndex } from '../../src/index/hnsw.js';
+import { newGraph } from '../../src/index/graph.js';
 import { syntheticCatalog, syntheticQueries } from '../../src/index/synthetic.js';
 import { indexConformance } from './conformance.js';
 
@@ -52,6 +53,46 @@ describe('HnswIndex', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('builds the bands in parallel into the same graphs, byte for byte, as the sequential build', async () => {
+    const cat = syntheticCatalog({ items: 12_000, dim: 16, seed: 5 });
+    const present = new Uint8Array(12_000).fill(1);
+    present[7] = 0;
+    const seen: number[] = [];
+    const seq = HnswIndex.adopt(cat.vectors, cat.biases, 16, present);
+    const par = await HnswIndex.adoptAsync(cat.vectors, cat.biases, 16, present, { onProgress: (done) => seen.push(done) });
+    assert.equal(seen.at(-1), 11_999, 'progress ends at the item count');
+    const dirs = [mkdtempSync(join(tmpdir(), 'funnel-hnsw-seq-')), mkdtempSync(join(tmpdir(), 'funnel-hnsw-par-'))];
+    try {
+      await seq.save(dirs[0]);
+      await par.save(dirs[1]);
+      const files = readdirSync(dirs[0]).sort();
+      assert.deepEqual(readdirSync(dirs[1]).sort(), files);
+      assert.ok(files.filter((f) => f.endsWith('.bin') || f.includes('band')).length >= 1, `graph files: ${files}`);
+      for (const f of files) assert.ok(readFileSync(join(dirs[0], f)).equals(readFileSync(join(dirs[1], f))), `${f} differs`);
+    } finally {
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    }
+    const q = syntheticQueries(cat, 3, 4);
+    for (const x of q) assert.deepEqual(Array.from(par.search(x, 50).ids), Array.from(seq.search(x, 50).ids));
+    const built = await HnswIndex.buildAsync(cat.vectors, cat.biases, 16);
+    assert.deepEqual(Array.from(built.search(q[0], 20).ids), Array.from(HnswIndex.build(cat.vectors, cat.biases, 16).search(q[0], 20).ids));
+  });
+
+  it('refuses other calls on a graph while it builds in the background', async () => {
+    const g = newGraph(4);
+    g.initIndex(100, 8, 20, 1);
+    const rows = new Float32Array(400).map((_, i) => Math.sin(i));
+    const labels = Int32Array.from({ length: 100 }, (_, i) => i);
+    const p = g.addPointsAsync(rows, labels);
+    assert.throws(() => g.search(new Float32Array(4), 5, new Int32Array(5), null), /being built/);
+    assert.throws(() => g.addPoint(new Float32Array(4), 7), /being built/);
+    assert.throws(() => g.initIndex(10, 8, 20, 1), /being built/);
+    await p;
+    assert.equal(g.getCurrentCount(), 100);
+    assert.throws(() => g.addPointsAsync(new Float32Array(3), new Int32Array(1)), /rows must hold/);
+    await assert.rejects(async () => g.addPointsAsync(new Float32Array(4), Int32Array.of(500)), /room for 0 more/);
   });
 
   it('rejects bad options', () => {
