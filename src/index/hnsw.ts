@@ -93,6 +93,8 @@ const NO_BAND = 255;
 const MIN_BAND_ITEMS = 2000;
 /** Candidates (and search breadth) of the first, short search of a lower band. */
 const PROBE = 16;
+/** Rows handed to a graph per background call while building (a lane's memory: ~17 MB at d = 64). */
+const BUILD_CHUNK = 1 << 16;
 
 export interface HnswOptions {
   /** Links per node (hnswlib's M; default 16). */
@@ -105,6 +107,8 @@ export interface HnswOptions {
   bands?: number;
   /** Seed of the graphs' level assignment (default 100). */
   seed?: number;
+  /** Rows handed to a graph per background call of a parallel build (default 65,536). */
+  buildChunk?: number;
   /** Called during a build every 10,000 items. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -217,25 +221,35 @@ export class HnswIndex implements VectorIndex {
     const { idx, ids, cuts } = HnswIndex.plan(exact, options, external);
     const B = cuts.length - 1;
     const d = exact.dim;
+    const chunk = options.buildChunk ?? BUILD_CHUNK;
+    if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`hnsw index: buildChunk must be an integer >= 1, got ${chunk}`);
+    // Rows added so far per band: finished chunks + the running chunk's count.
+    const before = new Float64Array(B);
     const progress = Array.from({ length: B }, () => new Int32Array(1));
-    const report = () => options.onProgress?.(progress.reduce((a, p) => a + p[0], 0), ids.length);
+    const report = () => options.onProgress?.(progress.reduce((a, p, b) => a + before[b] + p[0], 0), ids.length);
     const timer = options.onProgress ? setInterval(report, 250) : undefined;
     try {
       const buildBand = async (b: number) => {
-        const n = cuts[b + 1] - cuts[b];
         const band = idx.bands[b];
-        const rows = new Float32Array(n * (d + 2));
-        const labels = new Int32Array(n);
-        for (let p = 0; p < n; p++) {
-          const id = ids[cuts[b] + p];
-          const it = exact.item(id)!;
-          augmentItemInto(it.vector, 0, it.bias, d, band.hi, rows, p * (d + 2));
-          labels[p] = id;
+        // In chunks, so that a lane holds at most BUILD_CHUNK augmented rows at a time.
+        for (let from = cuts[b]; from < cuts[b + 1]; from += chunk) {
+          const n = Math.min(chunk, cuts[b + 1] - from);
+          const rows = new Float32Array(n * (d + 2));
+          const labels = new Int32Array(n);
+          for (let p = 0; p < n; p++) {
+            const id = ids[from + p];
+            const it = exact.item(id)!;
+            augmentItemInto(it.vector, 0, it.bias, d, band.hi, rows, p * (d + 2));
+            labels[p] = id;
+          }
+          progress[b][0] = 0;
+          await band.graph.addPointsAsync(rows, labels, progress[b]);
+          before[b] += n;
+          progress[b][0] = 0;
+          for (let p = 0; p < n; p++) idx.bandOf[labels[p]] = b;
         }
-        await band.graph.addPointsAsync(rows, labels, progress[b]);
-        for (let p = 0; p < n; p++) idx.bandOf[labels[p]] = b;
       };
-      // One band per core at a time: each holds its rows (n × (dim + 2) floats) while it builds.
+      // One band per core at a time.
       let next = 0;
       const lane = async () => {
         while (next < B) await buildBand(next++);

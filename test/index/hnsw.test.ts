@@ -61,7 +61,7 @@ describe('HnswIndex', () => {
     present[7] = 0;
     const seen: number[] = [];
     const seq = HnswIndex.adopt(cat.vectors, cat.biases, 16, present);
-    const par = await HnswIndex.adoptAsync(cat.vectors, cat.biases, 16, present, { onProgress: (done) => seen.push(done) });
+    const par = await HnswIndex.adoptAsync(cat.vectors, cat.biases, 16, present, { buildChunk: 700, onProgress: (done) => seen.push(done) });
     assert.equal(seen.at(-1), 11_999, 'progress ends at the item count');
     const dirs = [mkdtempSync(join(tmpdir(), 'funnel-hnsw-seq-')), mkdtempSync(join(tmpdir(), 'funnel-hnsw-par-'))];
     try {
