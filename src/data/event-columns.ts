@@ -315,7 +315,13 @@ export function decodeEvents(c: EventColumns): Event[] {
  * errors it gives. The columns' types are known, so most checks run once per distinct string;
  * an event that fails any of them, or that travels whole, goes through `checkEvent` itself.
  */
-export function checkEventColumns(c: EventColumns, opts: EventCheckOptions = {}, allowed?: Set<string>): (FieldError[] | null)[] {
+export function checkEventColumns(
+  c: EventColumns,
+  opts: EventCheckOptions = {},
+  allowed?: Set<string>,
+  /** Receives the accepted whole events as checkEvent normalised them (index → event). */
+  wholeChecked?: Map<number, Event>,
+): (FieldError[] | null)[] {
   const okIds = (col: StrColumn) => col.values.map((v) => eventChecks.id(v));
   const userOk = okIds(c.userId);
   const itemOk = okIds(c.itemId);
@@ -329,7 +335,9 @@ export function checkEventColumns(c: EventColumns, opts: EventCheckOptions = {},
   const whole = new Set<number>();
   for (const w of c.whole) {
     whole.add(w.index);
-    slow(w.index, w.event);
+    const r = checkEvent(w.event, opts, allowed);
+    if (r.ok) wholeChecked?.set(w.index, r.value);
+    else out[w.index] = r.errors;
   }
   for (let i = 0; i < c.n; i++) {
     if (whole.has(i)) continue;

@@ -734,9 +734,13 @@ export function compileMapping<K extends EntityKind>(
     const ctxReaders = readers.map((r, k) => ({ r, k })).filter((x) => x.r.target.startsWith('context.'));
     const ctxKeys = ctxReaders.map((x) => x.r.target.slice(8));
     const typeOk = (type: unknown) => typeof type === 'string' && type.length <= 64 && (!strict || allowed.has(type));
+    /** Every field of record i into `vals` (errors into errs). */
+    const read = (b: RecordBatch, i: number, errs: MappedFieldError[]): void => {
+      for (let k = 0; k < readers.length; k++) vals[k] = readers[k].cells(b, i, errs);
+    };
     fromBatch = (b, i, errs) => {
       const errCount = errs.length;
-      for (let k = 0; k < readers.length; k++) vals[k] = readers[k].cells(b, i, errs);
+      read(b, i, errs);
       const userId = vals[iUser];
       const itemId = vals[iItem];
       const type = vals[iType];
@@ -759,17 +763,14 @@ export function compileMapping<K extends EntityKind>(
     const ctxIndex = ctxReaders.map((x) => x.k);
     eventInto = (b, i, errs, out) => {
       const errCount = errs.length;
-      for (let k = 0; k < readers.length; k++) vals[k] = readers[k].cells(b, i, errs);
-      const userId = vals[iUser];
-      const itemId = vals[iItem];
+      read(b, i, errs);
       const type = vals[iType];
-      const timestamp = vals[iTs];
       const value = iValue >= 0 ? vals[iValue] : undefined;
       const id = iId >= 0 ? vals[iId] : undefined;
-      let fits = errs.length === errCount && typeOk(type) && EventColumnsBuilder.fits(userId, itemId, type, timestamp, value, id);
+      let fits = errs.length === errCount && typeOk(type) && EventColumnsBuilder.fits(vals[iUser], vals[iItem], type, vals[iTs], value, id);
       for (let k = 0; k < ctxIndex.length && fits; k++) fits = EventColumnsBuilder.fitsContext(ctxSlots[k], vals[ctxIndex[k]]);
       if (fits) {
-        out.addFields(userId as string, itemId as string, type as string, timestamp as number, value as number | undefined, id as string | undefined, ctxKeys, ctxSlots, ctxIndex, vals);
+        out.addFields(vals[iUser] as string, vals[iItem] as string, type as string, vals[iTs] as number, value as number | undefined, id as string | undefined, ctxKeys, ctxSlots, ctxIndex, vals);
         return true;
       }
       // Anything unusual: the object path (its checks and errors).

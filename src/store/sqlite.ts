@@ -499,17 +499,22 @@ export class SqliteStore implements Store, BulkLoadable {
 
   /** Inserts event rows (INSERT OR IGNORE: a repeated client id is a duplicate). */
   private insertEventRows(rows: Row[], res: BatchResult): void {
-    this.insertEvents(rows.length, (r, out, o) => {
-      const row = rows[r];
-      for (let k = 0; k < EVENT_COLS; k++) out[o + k] = row[k];
-    }, res);
+    this.insertEvents(
+      rows.length,
+      (r, out, o) => {
+        const row = rows[r];
+        for (let k = 0; k < EVENT_COLS; k++) out[o + k] = row[k];
+      },
+      (r) => rows[r][5] !== null,
+      res,
+    );
   }
 
   /**
-   * Inserts n event rows, each written by `fill` as EVENT_COLS values at out[o...]
-   * (INSERT OR IGNORE: a repeated client id is a duplicate).
+   * Inserts n event rows, each written by `fill` as EVENT_COLS values at out[o...]; `hasExtId`
+   * says whether row r has a client id (INSERT OR IGNORE: a repeated client id is a duplicate).
    */
-  private insertEvents(n: number, fill: (r: number, out: unknown[], o: number) => void, res: BatchResult): void {
+  private insertEvents(n: number, fill: (r: number, out: unknown[], o: number) => void, hasExtId: (r: number) => boolean, res: BatchResult): void {
     const cols = '(user_idx, item_idx, type, value, ts, ext_id, request_id, scene, position, device, extra)';
     const one = `(${new Array(EVENT_COLS).fill('?').join(', ')})`;
     const many = this.stmt(`INSERT OR IGNORE INTO events ${cols} VALUES ${new Array(EVENT_CHUNK).fill(one).join(', ')}`);
@@ -519,12 +524,8 @@ export class SqliteStore implements Store, BulkLoadable {
     let p = 0;
     const listening = this.eventListeners.size > 0;
     let withExtId = false;
-    if (listening) {
-      for (let r = 0; r < n && !withExtId; r++) {
-        fill(r, row, 0);
-        withExtId = row[5] !== null;
-      }
-    }
+    if (listening) for (let r = 0; r < n && !withExtId; r++) withExtId = hasExtId(r);
+    const heard = (a: unknown[], o: number) => this.appended.push(a[o] as number, a[o + 1] as number, a[o + 2] as number, a[o + 4] as number);
     if (withExtId) {
       // Someone listens and a row has an id: insert row by row to know which rows a duplicate
       // id made the database ignore (the multi-row insert only counts them).
@@ -532,28 +533,24 @@ export class SqliteStore implements Store, BulkLoadable {
         fill(r, row, 0);
         if (single.run(row).changes > 0) {
           inserted++;
-          this.appended.push(row[0] as number, row[1] as number, row[2] as number, row[4] as number);
+          heard(row, 0);
         }
       }
       res.accepted += inserted;
       res.duplicates += n - inserted;
       return;
     }
+    // Without ids no row can be a duplicate: every row is stored (and heard as it is written).
     const flat: unknown[] = new Array(EVENT_CHUNK * EVENT_COLS);
     for (; p + EVENT_CHUNK <= n; p += EVENT_CHUNK) {
       for (let r = 0; r < EVENT_CHUNK; r++) fill(p + r, flat, r * EVENT_COLS);
       inserted += many.run(flat).changes;
+      if (listening) for (let r = 0; r < EVENT_CHUNK; r++) heard(flat, r * EVENT_COLS);
     }
     for (; p < n; p++) {
       fill(p, row, 0);
       inserted += single.run(row).changes;
-    }
-    // Without ids no row can be a duplicate: every row was stored.
-    if (listening) {
-      for (let r = 0; r < n; r++) {
-        fill(r, row, 0);
-        this.appended.push(row[0] as number, row[1] as number, row[2] as number, row[4] as number);
-      }
+      if (listening) heard(row, 0);
     }
     res.accepted += inserted;
     res.duplicates += n - inserted;
@@ -561,8 +558,8 @@ export class SqliteStore implements Store, BulkLoadable {
 
   /** writeEvents for columns: ids resolved once per distinct string, no object per event. */
   private writeEventColumns(c: EventColumns, res: BatchResult): void {
-    const checked = checkEventColumns(c, this.opts, this.allowedTypes);
-    const whole = new Map(c.whole.map((w) => [w.index, w.event]));
+    const whole = new Map<number, Event>();
+    const checked = checkEventColumns(c, this.opts, this.allowedTypes, whole);
     // Index per distinct id, resolved at its first valid row (as writeEvents would, in row
     // order, so new users and items get the same indices); -2: not resolved yet.
     const users = new Int32Array(c.userId.values.length).fill(-2);
@@ -586,8 +583,7 @@ export class SqliteStore implements Store, BulkLoadable {
         const before = res.errors.length;
         const one: BatchResult = { accepted: 0, duplicates: 0, errors: [] };
         const rows: Row[] = [];
-        const ck = checkEvent(w, this.opts, this.allowedTypes);
-        if (ck.ok) this.eventRow(ck.value, i, one, rows);
+        this.eventRow(w, i, one, rows);
         res.errors.push(...one.errors);
         if (res.errors.length === before && rows.length) {
           rowU[i] = -1;
@@ -639,6 +635,9 @@ export class SqliteStore implements Store, BulkLoadable {
       out[o + 8] = pos === pos ? pos : null;
       out[o + 9] = sv(c.device, i);
       out[o + 10] = sv(c.rest, i);
+    }, (r) => {
+      const i = keep[r];
+      return rowU[i] === -1 ? wholeRows[i][5] !== null : c.id.codes[i] >= 0;
     }, res);
   }
 
