@@ -19,6 +19,12 @@ import { checkEvent, eventChecks, type EventCheckOptions, type FieldError } from
 export interface StrColumn {
   values: string[];
   codes: Int32Array;
+  /**
+   * Optional (user and item ids of a batch with a `keySpace`): `keys[c]` names `values[c]` in
+   * every batch of the same key space, so a receiver can remember what it derived from a
+   * string (a store's dense index) under a small integer instead of looking the string up again.
+   */
+  keys?: Int32Array;
 }
 
 export interface EventColumns {
@@ -41,6 +47,11 @@ export interface EventColumns {
   rest: StrColumn;
   /** Events that travel whole (index in the batch). */
   whole: { index: number; event: Event }[];
+  /**
+   * Present when `userId.keys` and `itemId.keys` are: the batches of one sender that share this
+   * name give the same key to the same id (see IdKeySpace).
+   */
+  keySpace?: string;
 }
 
 const KNOWN = new Set(['scene', 'position', 'requestId', 'device']);
@@ -58,7 +69,14 @@ class StrBuilder {
   constructor(n: number) {
     this.codes = new Int32Array(n).fill(-1);
   }
+  private lastV: string | undefined;
+  private lastC = -1;
   set(i: number, v: string): void {
+    // The same string object as the row before (a mapper hands repeats out again): its code.
+    if (v === this.lastV) {
+      this.codes[i] = this.lastC;
+      return;
+    }
     const dict = this.dict;
     if (dict === undefined) {
       this.codes[i] = this.values.length;
@@ -72,10 +90,98 @@ class StrBuilder {
       dict.set(v, c);
     }
     this.codes[i] = c;
+    this.lastV = v;
+    this.lastC = c;
     if (++this.seen === 1024 && dict.size > 768) this.dict = undefined;
   }
   build(): StrColumn {
     return { values: this.values, codes: this.codes };
+  }
+}
+
+/** The persistent half of a keyed column: id → key for a series of batches. */
+class KeyDict {
+  readonly map = new Map<string, number>();
+  /** Per key: its code in the batch being built (valid when stamp[key] === batch). */
+  codeOf = new Int32Array(1024);
+  stamp = new Int32Array(1024);
+  batch = 0;
+  grow(k: number): void {
+    if (k < this.codeOf.length) return;
+    const n = Math.max(k + 1, this.codeOf.length * 2);
+    const c = new Int32Array(n);
+    c.set(this.codeOf);
+    this.codeOf = c;
+    const s = new Int32Array(n);
+    s.set(this.stamp);
+    this.stamp = s;
+  }
+}
+
+/**
+ * Keys for the user and item ids of a sender's batches (EventColumns.keySpace): the same id
+ * gets the same key in every batch of one key space, so a receiver resolves each distinct id
+ * once per import instead of once per batch (the import worker's batches: a store then turns a
+ * key into its dense index with one array read). Memory stays bounded: past `limit` distinct
+ * ids a new key space starts (its name changes, receivers drop what they remembered).
+ */
+export class IdKeySpace {
+  readonly users = new KeyDict();
+  readonly items = new KeyDict();
+  private generation = 0;
+  private dicts: { users: KeyDict; items: KeyDict } = { users: this.users, items: this.items };
+  constructor(
+    private readonly base: string,
+    private readonly limit = 1 << 21,
+  ) {}
+  /** The dictionaries for the next batch (a fresh key space once one outgrew the limit). */
+  next(): { name: string; users: KeyDict; items: KeyDict } {
+    if (this.dicts.users.map.size > this.limit || this.dicts.items.map.size > this.limit) {
+      this.dicts = { users: new KeyDict(), items: new KeyDict() };
+      this.generation++;
+    }
+    return { name: `${this.base}/${this.generation}`, ...this.dicts };
+  }
+}
+
+/** A StrBuilder whose strings also get their key in a KeyDict (always deduplicated). */
+class KeyedStrBuilder {
+  readonly values: string[] = [];
+  private readonly keys: number[] = [];
+  readonly codes: Int32Array;
+  private readonly batch: number;
+  constructor(
+    n: number,
+    private readonly d: KeyDict,
+  ) {
+    this.codes = new Int32Array(n).fill(-1);
+    this.batch = ++d.batch;
+  }
+  private lastV: string | undefined;
+  private lastC = -1;
+  set(i: number, v: string): void {
+    if (v === this.lastV) {
+      this.codes[i] = this.lastC;
+      return;
+    }
+    const d = this.d;
+    let k = d.map.get(v);
+    if (k === undefined) {
+      k = d.map.size;
+      d.map.set(v, k);
+      d.grow(k);
+    }
+    if (d.stamp[k] !== this.batch) {
+      d.stamp[k] = this.batch;
+      d.codeOf[k] = this.values.length;
+      this.values.push(v);
+      this.keys.push(k);
+    }
+    this.codes[i] = this.lastC = d.codeOf[k];
+    this.lastV = v;
+  }
+  build(): StrColumn {
+    return { values: this.values, codes: this.codes, keys: Int32Array.from(this.keys) };
   }
 }
 
@@ -93,8 +199,9 @@ export function contextSlot(key: string): ContextSlot {
  */
 export class EventColumnsBuilder {
   n = 0;
-  private readonly userId: StrBuilder;
-  private readonly itemId: StrBuilder;
+  private readonly userId: StrBuilder | KeyedStrBuilder;
+  private readonly itemId: StrBuilder | KeyedStrBuilder;
+  private readonly keySpace: string | undefined;
   private readonly type: StrBuilder;
   private readonly id: StrBuilder;
   private readonly scene: StrBuilder;
@@ -107,10 +214,21 @@ export class EventColumnsBuilder {
   private readonly hasContext: Uint8Array;
   private readonly whole: { index: number; event: Event }[] = [];
 
-  constructor(readonly capacity: number) {
+  /** With `keys`, user and item ids get their keys in that key space (IdKeySpace). */
+  constructor(
+    readonly capacity: number,
+    keys?: IdKeySpace,
+  ) {
     const n = capacity;
-    this.userId = new StrBuilder(n);
-    this.itemId = new StrBuilder(n);
+    if (keys) {
+      const k = keys.next();
+      this.keySpace = k.name;
+      this.userId = new KeyedStrBuilder(n, k.users);
+      this.itemId = new KeyedStrBuilder(n, k.items);
+    } else {
+      this.userId = new StrBuilder(n);
+      this.itemId = new StrBuilder(n);
+    }
     this.type = new StrBuilder(n);
     this.id = new StrBuilder(n);
     this.scene = new StrBuilder(n);
@@ -212,8 +330,8 @@ export class EventColumnsBuilder {
 
   build(): EventColumns {
     const n = this.n;
-    const cut = (c: StrColumn): StrColumn => ({ values: c.values, codes: c.codes.subarray(0, n) });
-    return {
+    const cut = (c: StrColumn): StrColumn => (c.keys ? { values: c.values, codes: c.codes.subarray(0, n), keys: c.keys } : { values: c.values, codes: c.codes.subarray(0, n) });
+    const out: EventColumns = {
       n,
       userId: cut(this.userId.build()),
       itemId: cut(this.itemId.build()),
@@ -229,12 +347,14 @@ export class EventColumnsBuilder {
       rest: cut(this.rest.build()),
       whole: this.whole,
     };
+    if (this.keySpace !== undefined) out.keySpace = this.keySpace;
+    return out;
   }
 }
 
-/** Packs events into columns. */
-export function encodeEvents(events: Event[]): EventColumns {
-  const b = new EventColumnsBuilder(events.length);
+/** Packs events into columns (user and item ids keyed in `keys` when given). */
+export function encodeEvents(events: Event[], keys?: IdKeySpace): EventColumns {
+  const b = new EventColumnsBuilder(events.length, keys);
   for (const e of events) b.add(e);
   return b.build();
 }
@@ -242,6 +362,8 @@ export function encodeEvents(events: Event[]): EventColumns {
 /** The buffers of a batch's typed arrays, for `postMessage`'s transfer list. */
 export function columnBuffers(c: EventColumns): ArrayBuffer[] {
   const arrays = [c.timestamp, c.value, c.position, c.hasContext, c.userId.codes, c.itemId.codes, c.type.codes, c.id.codes, c.scene.codes, c.requestId.codes, c.device.codes, c.rest.codes];
+  if (c.userId.keys) arrays.push(c.userId.keys);
+  if (c.itemId.keys) arrays.push(c.itemId.keys);
   return arrays.map((a) => a.buffer as ArrayBuffer);
 }
 

@@ -14,8 +14,9 @@
  * Flow control: the thread reads ahead at most `CREDITS` batches; the main thread returns one
  * credit per batch it takes.
  */
+import { randomUUID } from 'node:crypto';
 import { parentPort, workerData, type Worker } from 'node:worker_threads';
-import { columnBuffers, EventColumnsBuilder, type EventColumns } from './event-columns.js';
+import { columnBuffers, EventColumnsBuilder, IdKeySpace, type EventColumns } from './event-columns.js';
 import type { MappedFieldError } from './mapping.js';
 import type { RecordBatch } from './parse.js';
 import type { SourceOptions } from './import.js';
@@ -110,7 +111,9 @@ async function workerMain(input: WorkerInput, port: NonNullable<typeof parentPor
   const jsonl = reader.format === 'jsonl';
   const into = jsonl ? undefined : mapper.eventInto?.bind(mapper);
   const rowText = (batch: RecordBatch, i: number): string => recordText(batch, i, input.delimiter);
-  let pending = new EventColumnsBuilder(input.batchSize);
+  // User and item ids keyed across batches: the store resolves each distinct id once per import.
+  const keys = new IdKeySpace(randomUUID());
+  let pending = new EventColumnsBuilder(input.batchSize, keys);
   let lines: number[] = [];
   let texts: string[] | null = input.keepTexts ? [] : null;
   let rejects: RejectedRow[] = [];
@@ -122,7 +125,7 @@ async function workerMain(input: WorkerInput, port: NonNullable<typeof parentPor
     const events = pending.n ? pending.build() : new EventColumnsBuilder(0).build();
     const msg: WorkerMessage = { t: 'batch', events, lines: Float64Array.from(lines), rejects, texts, lastOffset, lastLine, rows, flush, done };
     port.postMessage(msg, [...columnBuffers(events), msg.lines.buffer as ArrayBuffer]);
-    if (pending.n) pending = new EventColumnsBuilder(input.batchSize);
+    if (pending.n) pending = new EventColumnsBuilder(input.batchSize, keys);
     lines = [];
     texts = input.keepTexts ? [] : null;
     rejects = [];

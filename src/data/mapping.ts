@@ -315,13 +315,18 @@ function makeConv(target: string, kind: TargetType | 'auto', spec: FieldSpec): C
         return t;
       };
       const intern = new Interner();
+      // The previous row's value: logs come in sessions, so a user id (or a request id) often
+      // repeats the row before; then the same string is handed out again, with no new one made.
+      let last = '';
       return {
         text,
         range(s, a, b, errs) {
           if (simple && !auto) {
             while (a < b && s.charCodeAt(a) <= 32) a++;
             while (b > a && s.charCodeAt(b - 1) <= 32) b--;
-            return a === b ? undefined : intern.get(s, a, b);
+            if (a === b) return undefined;
+            if (last.length === b - a && s.startsWith(last, a)) return last;
+            return (last = intern.get(s, a, b));
           }
           return text(s.slice(a, b), errs);
         },

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { checkEventColumns, decodeEvents, encodeEvents } from '../../src/data/event-columns.js';
+import { checkEventColumns, decodeEvents, encodeEvents, IdKeySpace } from '../../src/data/event-columns.js';
 import { checkEvent } from '../../src/data/schema.js';
 import type { Event } from '../../src/data/model.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
@@ -80,6 +80,40 @@ describe('event columns', () => {
     for (let i = 0; i < events.length; i++) assert.deepEqual(cloned[i], events[i], `cloned event ${i}`);
   });
 
+  it('keyed ids: the same id has the same key in every batch of a key space, a new space past the limit', () => {
+    const keys = new IdKeySpace('t', 50);
+    const seen = new Map<string, number>();
+    let space = '';
+    for (let b = 0; b < 5; b++) {
+      const events = randomEvents(400, 30 + b);
+      const cols = encodeEvents(events, keys);
+      const back = decodeEvents(cols);
+      for (let i = 0; i < events.length; i++) assert.deepEqual(back[i], events[i], `batch ${b} event ${i}`);
+      assert.ok(cols.keySpace && cols.userId.keys && cols.itemId.keys);
+      assert.equal(cols.userId.keys.length, cols.userId.values.length);
+      assert.equal(new Set(cols.userId.values).size, cols.userId.values.length, 'each id once per batch');
+      if (cols.keySpace !== space) {
+        // a new space: keys start again
+        seen.clear();
+        space = cols.keySpace;
+      }
+      for (const [c, v] of cols.userId.values.entries()) {
+        const k: number = cols.userId.keys![c];
+        const before = seen.get('u' + v);
+        if (before !== undefined) assert.equal(k, before, `user ${v}`);
+        seen.set('u' + v, k);
+      }
+      for (const [c, v] of cols.itemId.values.entries()) {
+        const k: number = cols.itemId.keys![c];
+        const before = seen.get('i' + v);
+        if (before !== undefined) assert.equal(k, before, `item ${v}`);
+        seen.set('i' + v, k);
+      }
+    }
+    // 60 distinct items (and some odd ids) overflow a limit of 50: the space changed
+    assert.notEqual(space, 't/0');
+  });
+
   it('checkEventColumns says what checkEvent says of each event', () => {
     for (const opts of [{}, { strictEventTypes: true, customEventTypes: ['my_custom'] }, { strictEventTypes: true }]) {
       const events = randomEvents(3000, 2);
@@ -112,12 +146,15 @@ describe('SqliteStore.ingestEventColumns', () => {
     }
   };
 
-  for (const [name, opts, listen] of [
-    ['defaults', {}, false],
-    ['strict types, unknown entities refused, a listener', { strictEventTypes: true, customEventTypes: ['my_custom'], unknownEntities: 'reject' }, true],
-    ['a listener (row-by-row inserts)', {}, true],
-  ] as [string, SqliteStoreOptions, boolean][]) {
+  for (const [name, opts, listen, keyed] of [
+    ['defaults', {}, false, false],
+    ['strict types, unknown entities refused, a listener', { strictEventTypes: true, customEventTypes: ['my_custom'], unknownEntities: 'reject' }, true, false],
+    ['a listener (row-by-row inserts)', {}, true, false],
+    ['ids keyed across batches', {}, false, true],
+    ['ids keyed across batches, unknown entities refused', { unknownEntities: 'reject' }, false, true],
+  ] as [string, SqliteStoreOptions, boolean, boolean][]) {
     it(`stores the same rows with the same results as ingest({ events }): ${name}`, async () => {
+      const keys = keyed ? new IdKeySpace('k', 1000) : undefined;
       const paths = [join(dir, `a${k}.db`), join(dir, `b${k++}.db`)];
       const stores = await Promise.all(paths.map((p) => SqliteStore.open(p, opts)));
       const heard: AppendedEvents[][] = [[], []];
@@ -132,7 +169,7 @@ describe('SqliteStore.ingestEventColumns', () => {
           const events = randomEvents(700, 10 + b);
           const cp = { key: 'import:x', value: `batch ${b}` };
           const want = (await stores[0].ingest({ events, checkpoint: cp })).events;
-          const got = await stores[1].ingestEventColumns(encodeEvents(events), cp);
+          const got = await stores[1].ingestEventColumns(encodeEvents(events, keys), cp);
           assert.deepEqual(got, want, `batch ${b}`);
           assert.ok(want.errors.length > 0 && want.accepted > 0);
         }
@@ -144,4 +181,26 @@ describe('SqliteStore.ingestEventColumns', () => {
       if (listen) assert.ok(heard[0].length > 0);
     });
   }
+
+  it('keyed ids are not trusted past a deleted user or a rolled-back write', async () => {
+    const store = await SqliteStore.open(join(dir, `keyed-${k++}.db`));
+    try {
+      const keys = new IdKeySpace('k');
+      const ev = (userId: string, itemId: string, t: number): Event => ({ userId, itemId, type: 'view', timestamp: 1_700_000_000_000 + t });
+      assert.equal((await store.ingestEventColumns(encodeEvents([ev('u1', 'i1', 1), ev('u2', 'i1', 2)], keys))).accepted, 2);
+      // u1 deleted between two batches of the same key space: its next event makes a new u1
+      assert.equal(await store.deleteUser('u1'), true);
+      assert.equal((await store.ingestEventColumns(encodeEvents([ev('u1', 'i1', 3)], keys))).accepted, 1);
+      const t1 = await store.timeline('u1', { limit: 10 });
+      assert.deepEqual(t1.map((e) => e.timestamp), [1_700_000_000_003]);
+      // a write that fails after making user u9: rolled back, u9's index must not be reused
+      await assert.rejects(store.ingestEventColumns(encodeEvents([ev('u9', 'i1', 4)], keys), { key: 'cp', value: null as unknown as string }));
+      assert.equal((await store.ingestEventColumns(encodeEvents([ev('u9', 'i1', 5)], keys))).accepted, 1);
+      const t9 = await store.timeline('u9', { limit: 10 });
+      assert.deepEqual(t9.map((e) => e.timestamp), [1_700_000_000_005]);
+      assert.equal((await store.counts()).events, 3); // u1's first event went with it
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -97,6 +97,30 @@ describe('SqliteStore specifics', () => {
     db.close();
   });
 
+  it('drops the unread request-id index of older stores at open; a bulk load keeps the page cache it had', async () => {
+    const path = join(dir, 'request-index.db');
+    const s = await SqliteStore.open(path, { cacheMb: 48 });
+    await s.appendEvents([{ userId: 'u', itemId: 'i', type: 'impression', timestamp: 1000, context: { requestId: 'r1' } }]);
+    await s.beginBulkLoad();
+    await s.appendEvents([{ userId: 'u', itemId: 'j', type: 'click', timestamp: 2000, context: { requestId: 'r1' } }]);
+    await s.endBulkLoad();
+    // the index builds ran with a small cache; the connection has its own back
+    assert.equal((s as unknown as { db: { pragma(q: string, o: object): unknown } }).db.pragma('cache_size', { simple: true }), -48 * 1024);
+    await s.close();
+    const Database = (await import('better-sqlite3')).default;
+    const indexes = (db: InstanceType<typeof Database>) => db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'").pluck().all() as string[];
+    let db = new Database(path);
+    assert.ok(!indexes(db).includes('events_request'));
+    db.exec('CREATE INDEX events_request ON events (request_id) WHERE request_id IS NOT NULL'); // as stores were
+    db.close();
+    const again = await SqliteStore.open(path);
+    assert.deepEqual((await again.timeline('u', { limit: 5 })).map((e) => e.context?.requestId), ['r1', 'r1']);
+    await again.close();
+    db = new Database(path, { readonly: true });
+    assert.ok(!indexes(db).includes('events_request'));
+    db.close();
+  });
+
   it('answers calls after close with a clear error', async () => {
     const s = await SqliteStore.open(':memory:');
     await s.close();
