@@ -964,15 +964,24 @@ export class SqliteStore implements Store, BulkLoadable {
     const uidx = this.lookupUser(userId);
     if (uidx < 0) return [];
     const limit = options.limit ?? 100;
-    const q = this.userQuery(
-      uidx, options, limit, 'seq',
-      'SELECT e.seq AS seq, e.item_idx AS item_idx, i.id, e.type AS type, e.value AS value, e.ts AS ts, e.ext_id, e.request_id, e.scene, e.position, e.device, e.extra ' +
-        'FROM events e JOIN items i ON i.idx = e.item_idx',
-      'i.deleted = 0',
-    );
+    // Without a join on items (a B-tree search per event, as long as the read itself): events
+    // of deleted items are dropped by the deleted mask, and item ids come from idx → id memo.
+    const cols = 'SELECT e.seq AS seq, e.item_idx AS item_idx, e.type AS type, e.value AS value, e.ts AS ts, e.ext_id, e.request_id, e.scene, e.position, e.device, e.extra FROM events e';
+    const q = this.userQuery(uidx, options, limit, 'seq', cols);
     if (!q) return [];
-    const { sql, params } = q;
-    const rows = this.stmt(sql).raw(true).all(...params) as Row[];
+    let rows = this.stmt(q.sql).raw(true).all(...q.params) as Row[];
+    const del = this.liveDeleted();
+    if (del.count > 0) {
+      const kept = rows.filter((r) => del.mask[r[1] as number] !== 1);
+      if (kept.length === rows.length) {
+        // none deleted
+      } else if (rows.length < limit) rows = kept;
+      else {
+        // Deleted items inside the window: the join gives the `limit` most recent live ones.
+        const j = this.userQuery(uidx, options, limit, 'seq', `${cols} JOIN items i ON i.idx = e.item_idx`, 'i.deleted = 0')!;
+        rows = this.stmt(j.sql).raw(true).all(...j.params) as Row[];
+      }
+    }
     const names = this.typeNames();
     return rows.map((r) => {
       const ev: StoredEvent = {
@@ -980,22 +989,42 @@ export class SqliteStore implements Store, BulkLoadable {
         userIdx: uidx,
         itemIdx: r[1] as number,
         userId,
-        itemId: r[2] as string,
-        type: names.get(r[3] as number) ?? String(r[3]),
-        timestamp: r[5] as number,
+        itemId: this.itemIdOf(r[1] as number),
+        type: names.get(r[2] as number) ?? String(r[2]),
+        timestamp: r[4] as number,
       };
-      if (r[4] !== null) ev.value = r[4] as number;
-      if (r[6] !== null) ev.id = r[6] as string;
-      if (r[7] !== null || r[8] !== null || r[9] !== null || r[10] !== null || r[11] !== null) {
-        const ctx: Record<string, unknown> = r[11] !== null ? (JSON.parse(r[11] as string) as Record<string, unknown>) : {};
-        if (r[7] !== null) ctx.requestId = r[7];
-        if (r[8] !== null) ctx.scene = r[8];
-        if (r[9] !== null) ctx.position = r[9];
-        if (r[10] !== null) ctx.device = r[10];
+      if (r[3] !== null) ev.value = r[3] as number;
+      if (r[5] !== null) ev.id = r[5] as string;
+      if (r[6] !== null || r[7] !== null || r[8] !== null || r[9] !== null || r[10] !== null) {
+        const ctx: Record<string, unknown> = r[10] !== null ? (JSON.parse(r[10] as string) as Record<string, unknown>) : {};
+        if (r[6] !== null) ctx.requestId = r[6];
+        if (r[7] !== null) ctx.scene = r[7];
+        if (r[8] !== null) ctx.position = r[8];
+        if (r[9] !== null) ctx.device = r[9];
         ev.context = ctx;
       }
       return ev;
     });
+  }
+
+  /**
+   * Item ids by index, remembered as they are read (an index names the same item for the life
+   * of the store: deleting an item only marks it). Bounded as the id → index cache.
+   */
+  private idOfItem: (string | undefined)[] = [];
+  private idOfItemHeld = 0;
+  private itemIdOf(idx: number): string {
+    let id = this.idOfItem[idx];
+    if (id === undefined) {
+      id = (this.stmt('SELECT id FROM items WHERE idx = ?').pluck().get(idx) as string | undefined) ?? '';
+      if (this.idOfItemHeld >= ITEM_CACHE_MAX) {
+        this.idOfItem = [];
+        this.idOfItemHeld = 0;
+      }
+      this.idOfItem[idx] = id;
+      this.idOfItemHeld++;
+    }
+    return id;
   }
 
   async history(userId: string, options: TimelineOptions = {}): Promise<UserHistory> {
