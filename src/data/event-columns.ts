@@ -66,22 +66,21 @@ class StrBuilder {
   readonly codes: Int32Array;
   private dict: Map<string, number> | undefined = new Map<string, number>();
   private seen = 0;
+  private lastV: string | undefined;
+  private lastC = -1;
   constructor(n: number) {
     this.codes = new Int32Array(n).fill(-1);
   }
-  private lastV: string | undefined;
-  private lastC = -1;
   set(i: number, v: string): void {
-    // The same string object as the row before (a mapper hands repeats out again): its code.
-    if (v === this.lastV) {
-      this.codes[i] = this.lastC;
-      return;
-    }
+    // The same string as the row before (a mapper hands repeats out again, as one object): its code.
+    this.codes[i] = v === this.lastV ? this.lastC : (this.lastC = this.code((this.lastV = v)));
+  }
+  /** The code of a string not equal to the previous row's. */
+  protected code(v: string): number {
     const dict = this.dict;
     if (dict === undefined) {
-      this.codes[i] = this.values.length;
       this.values.push(v);
-      return;
+      return this.values.length - 1;
     }
     let c = dict.get(v);
     if (c === undefined) {
@@ -89,10 +88,8 @@ class StrBuilder {
       this.values.push(v);
       dict.set(v, c);
     }
-    this.codes[i] = c;
-    this.lastV = v;
-    this.lastC = c;
     if (++this.seen === 1024 && dict.size > 768) this.dict = undefined;
+    return c;
   }
   build(): StrColumn {
     return { values: this.values, codes: this.codes };
@@ -145,25 +142,17 @@ export class IdKeySpace {
 }
 
 /** A StrBuilder whose strings also get their key in a KeyDict (always deduplicated). */
-class KeyedStrBuilder {
-  readonly values: string[] = [];
+class KeyedStrBuilder extends StrBuilder {
   private readonly keys: number[] = [];
-  readonly codes: Int32Array;
   private readonly batch: number;
   constructor(
     n: number,
     private readonly d: KeyDict,
   ) {
-    this.codes = new Int32Array(n).fill(-1);
+    super(n);
     this.batch = ++d.batch;
   }
-  private lastV: string | undefined;
-  private lastC = -1;
-  set(i: number, v: string): void {
-    if (v === this.lastV) {
-      this.codes[i] = this.lastC;
-      return;
-    }
+  protected override code(v: string): number {
     const d = this.d;
     let k = d.map.get(v);
     if (k === undefined) {
@@ -177,10 +166,9 @@ class KeyedStrBuilder {
       this.values.push(v);
       this.keys.push(k);
     }
-    this.codes[i] = this.lastC = d.codeOf[k];
-    this.lastV = v;
+    return d.codeOf[k];
   }
-  build(): StrColumn {
+  override build(): StrColumn {
     return { values: this.values, codes: this.codes, keys: Int32Array.from(this.keys) };
   }
 }
@@ -199,8 +187,8 @@ export function contextSlot(key: string): ContextSlot {
  */
 export class EventColumnsBuilder {
   n = 0;
-  private readonly userId: StrBuilder | KeyedStrBuilder;
-  private readonly itemId: StrBuilder | KeyedStrBuilder;
+  private readonly userId: StrBuilder;
+  private readonly itemId: StrBuilder;
   private readonly keySpace: string | undefined;
   private readonly type: StrBuilder;
   private readonly id: StrBuilder;
