@@ -10,6 +10,7 @@
 #include "gemm.h"
 #include "hnsw.h"
 #include "losses.h"
+#include "mapfile.h"
 #include "sparse.h"
 #include "threads.h"
 #include "topk.h"
@@ -312,6 +313,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("getThreadGrain", Napi::Function::New(env, GetThreadGrain));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
+  exports.Set("mapFile", Napi::Function::New(env, funnel::MapFile));
   exports.Set("HnswGraph", funnel::HnswGraph::Define(env));
   return exports;
 }

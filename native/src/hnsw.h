@@ -97,6 +97,7 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
       InstanceMethod("unmarkDelete", &HnswGraph::UnmarkDelete),
       InstanceMethod("getCurrentCount", &HnswGraph::GetCurrentCount),
       InstanceMethod("getMaxElements", &HnswGraph::GetMaxElements),
+      InstanceMethod("isMapped", &HnswGraph::IsMapped),
       InstanceMethod("setEf", &HnswGraph::SetEf),
       InstanceMethod("search", &HnswGraph::Search),
     });
@@ -205,9 +206,16 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
       return info.Env().Undefined();
     }
     const std::string path = info[0].As<Napi::String>().Utf8Value();
+    // readIndex(path, map = true): the level-0 block (vectors and links, the bulk of the file)
+    // mapped copy-on-write where the platform can (mmap.h), so processes serving one artifact
+    // share it; false reads it into memory of its own.
+    const bool map = info.Length() < 2 || !info[1].IsBoolean() || info[1].As<Napi::Boolean>().Value();
     try {
       checkHeader(path);
-      index_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get(), path);
+      auto index = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get());
+      index->mapLevel0_ = map;
+      index->loadIndex(path, space_.get(), 0);
+      index_ = std::move(index);
       index_->setEf(ef_);
     } catch (const std::exception& e) {
       fail(info.Env(), "readIndex", e);
@@ -222,6 +230,8 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
       return info.Env().Undefined();
     }
     try {
+      // A mapped block is copied out first: the file written may be the one mapped.
+      index_->detachLevel0();
       index_->saveIndex(info[0].As<Napi::String>().Utf8Value());
     } catch (const std::exception& e) {
       fail(info.Env(), "writeIndex", e);
@@ -311,6 +321,9 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
   }
   Napi::Value GetMaxElements(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), index_ ? static_cast<double>(index_->getMaxElements()) : 0);
+  }
+  Napi::Value IsMapped(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), index_ ? index_->level0Mapped() : false);
   }
   Napi::Value SetEf(const Napi::CallbackInfo& info) {
     size_t ef;

@@ -9,8 +9,15 @@ import { nativeAddon } from '../math/kernels/native.js';
 export interface HnswGraph {
   /** A new empty graph (hnswlib's M, efConstruction, level-assignment seed). */
   initIndex(maxElements: number, m: number, efConstruction: number, seed: number): void;
-  /** Reads a graph written by writeIndex (hnswlib's format, also hnswlib-node's). */
-  readIndex(path: string): void;
+  /**
+   * Reads a graph written by writeIndex (hnswlib's format, also hnswlib-node's). With `map`
+   * (the default) the bulk of the file (rows and level-0 links) is mapped copy-on-write where
+   * the platform can: processes serving the same file share those pages (the file must not be
+   * rewritten in place meanwhile: artifacts are written once, in new folders).
+   */
+  readIndex(path: string, map?: boolean): void;
+  /** True when the graph's rows are a mapping of its file (see readIndex). */
+  isMapped(): boolean;
   writeIndex(path: string): void;
   resizeIndex(maxElements: number): void;
   /** Adds a row (length dim) under `label`; an existing label gets the row and loses its deleted mark. */

@@ -303,9 +303,10 @@ export class HnswIndex implements VectorIndex {
 
   /**
    * Reads an index written by `save`. An index saved over adopted arrays needs them again in
-   * `source` (same length and content as at the build).
+   * `source` (same length and content as at the build). The graphs are mapped copy-on-write
+   * (`map`, default true unless FUNNEL_NO_MMAP=1): see HnswGraph.readIndex.
    */
-  static async load(dir: string, source?: ExternalVectors, options: Pick<HnswOptions, 'efSearch'> = {}): Promise<HnswIndex> {
+  static async load(dir: string, source?: ExternalVectors, options: Pick<HnswOptions, 'efSearch'> & { map?: boolean } = {}): Promise<HnswIndex> {
     const meta = readMeta(dir, 'hnsw');
     if (meta.format !== FORMAT) throw new Error(`${dir}: hnsw index format ${String(meta.format)}, this version reads ${FORMAT} (rebuild the index)`);
     const dim = Number(meta.dim);
@@ -333,7 +334,8 @@ export class HnswIndex implements VectorIndex {
       const path = join(dir, `hnsw-${b}.bin`);
       if (!existsSync(path)) throw new Error(`${path}: missing`);
       const graph = newGraph(dim + 2);
-      graph.readIndex(path);
+      // Mapped copy-on-write by default: the workers of one server share the graphs' pages.
+      graph.readIndex(path, options.map ?? process.env.FUNNEL_NO_MMAP !== '1');
       return { graph, lo: s.lo, hi: s.hi };
     });
     const opts = { m: Number(meta.m), efConstruction: Number(meta.efConstruction), efSearch: options.efSearch ?? Number(meta.efSearch), seed: Number(meta.seed) };

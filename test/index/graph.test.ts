@@ -144,6 +144,60 @@ describe('HnswGraph (vendored hnswlib in the native addon)', { skip: hnswUnavail
     }
   });
 
+  it('maps a read graph copy-on-write: same answers as one read into memory; the file never changes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'funnel-graph-map-'));
+    try {
+      const g = build();
+      const path = join(dir, 'g.bin');
+      g.writeIndex(path);
+      const bytes = readFileSync(path);
+      const mapped = newGraph(dim);
+      mapped.readIndex(path);
+      const own = newGraph(dim);
+      own.readIndex(path, false);
+      assert.equal(mapped.isMapped(), process.platform !== 'win32');
+      assert.equal(own.isMapped(), false);
+      assert.equal(g.isMapped(), false);
+      for (const x of [mapped, own]) x.setEf(60);
+      const a = new Int32Array(10);
+      const b = new Int32Array(10);
+      const va = new Float32Array(10);
+      const vb = new Float32Array(10);
+      for (const q of queries) {
+        own.search(q, 10, a, va);
+        mapped.search(q, 10, b, vb);
+        assert.deepEqual(Array.from(b), Array.from(a));
+        assert.deepEqual(Array.from(vb), Array.from(va));
+      }
+      // Writes into the mapped rows (a deleted mark, a replaced row) stay in this process.
+      assert.equal(mapped.markDelete(3), true);
+      mapped.addPoint(queries[0], 5); // replaces label 5's row in place
+      assert.deepEqual(readFileSync(path), bytes);
+      mapped.search(queries[0], 1, b, null);
+      assert.equal(b[0], 5);
+      // Saving over the mapped file itself (the rows are copied out first), then reading it again.
+      mapped.writeIndex(path);
+      assert.equal(mapped.isMapped(), false);
+      const again = newGraph(dim);
+      again.readIndex(path);
+      again.setEf(60);
+      again.search(queries[0], 1, a, null);
+      assert.equal(a[0], 5);
+      // A new label needs room: the mapped block is copied into memory that can grow.
+      const grown = newGraph(dim);
+      grown.readIndex(path);
+      assert.equal(grown.getMaxElements(), grown.getCurrentCount());
+      grown.resizeIndex(grown.getMaxElements() + 10);
+      assert.equal(grown.isMapped(), false);
+      grown.addPoint(queries[1], 900);
+      grown.setEf(700);
+      grown.search(queries[1], 1, a, null);
+      assert.equal(a[0], 900);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('rejects bad arguments with clear errors', () => {
     const g = newGraph(dim);
     assert.throws(() => g.search(queries[0], 1, new Int32Array(1), null), /not initialised/);

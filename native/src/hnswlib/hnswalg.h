@@ -9,6 +9,7 @@
 #include <unordered_set>
 #include <list>
 #include <memory>
+#include "../mmap.h"  // Funnel: the level-0 block of a loaded index mapped copy-on-write
 
 namespace hnswlib {
 typedef unsigned int tableint;
@@ -48,6 +49,10 @@ class HierarchicalNSW : public AlgorithmInterface<dist_t> {
     size_t offsetData_{0}, offsetLevel0_{0}, label_offset_{ 0 };
 
     char *data_level0_memory_{nullptr};
+    // Funnel: when loadIndex mapped the file, the mapping (data_level0_memory_ points into it):
+    // processes serving the same file share its pages until one writes to them.
+    char *level0_map_{nullptr};
+    size_t level0_map_len_{0};
     char **linkLists_{nullptr};
     std::vector<int> element_levels_;  // keeps level of each element
 
@@ -148,8 +153,43 @@ class HierarchicalNSW : public AlgorithmInterface<dist_t> {
         clear();
     }
 
-    void clear() {
+    // Funnel: whether loadIndex may map the file (set before loading).
+    bool mapLevel0_{false};
+
+    // Funnel: gives a mapped level-0 block memory of its own (before a save: the file written
+    // may be the one mapped).
+    void detachLevel0() {
+#if FUNNEL_HAVE_MMAP
+        if (level0_map_ == nullptr) return;
+        char *own = (char *) malloc(max_elements_ * size_data_per_element_);
+        if (own == nullptr)
+            throw std::runtime_error("Not enough memory: detachLevel0 failed to allocate level0");
+        memcpy(own, data_level0_memory_, cur_element_count * size_data_per_element_);
+        freeLevel0();
+        data_level0_memory_ = own;
+#endif
+    }
+
+    // Funnel: whether the level-0 block is a mapping of the file.
+    bool level0Mapped() const { return level0_map_ != nullptr; }
+
+    // Funnel: frees (or unmaps) the level-0 block.
+    void freeLevel0() {
+#if FUNNEL_HAVE_MMAP
+        if (level0_map_ != nullptr) {
+            funnel::unmap_file(level0_map_, level0_map_len_);
+            level0_map_ = nullptr;
+            level0_map_len_ = 0;
+            data_level0_memory_ = nullptr;
+            return;
+        }
+#endif
         free(data_level0_memory_);
+        data_level0_memory_ = nullptr;
+    }
+
+    void clear() {
+        freeLevel0();
         data_level0_memory_ = nullptr;
         for (tableint i = 0; i < cur_element_count; i++) {
             if (element_levels_[i] > 0)
@@ -643,9 +683,19 @@ class HierarchicalNSW : public AlgorithmInterface<dist_t> {
         std::vector<std::mutex>(new_max_elements).swap(link_list_locks_);
 
         // Reallocate base layer
-        char * data_level0_memory_new = (char *) realloc(data_level0_memory_, new_max_elements * size_data_per_element_);
-        if (data_level0_memory_new == nullptr)
-            throw std::runtime_error("Not enough memory: resizeIndex failed to allocate base layer");
+        char * data_level0_memory_new;
+        if (level0_map_ != nullptr) {
+            // Funnel: a mapped block cannot grow: copy it into memory of its own.
+            data_level0_memory_new = (char *) malloc(new_max_elements * size_data_per_element_);
+            if (data_level0_memory_new == nullptr)
+                throw std::runtime_error("Not enough memory: resizeIndex failed to allocate base layer");
+            memcpy(data_level0_memory_new, data_level0_memory_, cur_element_count * size_data_per_element_);
+            freeLevel0();
+        } else {
+            data_level0_memory_new = (char *) realloc(data_level0_memory_, new_max_elements * size_data_per_element_);
+            if (data_level0_memory_new == nullptr)
+                throw std::runtime_error("Not enough memory: resizeIndex failed to allocate base layer");
+        }
         data_level0_memory_ = data_level0_memory_new;
 
         // Reallocate all other layers
@@ -776,10 +826,30 @@ class HierarchicalNSW : public AlgorithmInterface<dist_t> {
 
         input.seekg(pos, input.beg);
 
-        data_level0_memory_ = (char *) malloc(max_elements * size_data_per_element_);
-        if (data_level0_memory_ == nullptr)
-            throw std::runtime_error("Not enough memory: loadIndex failed to allocate level0");
-        input.read(data_level0_memory_, cur_element_count * size_data_per_element_);
+#if FUNNEL_HAVE_MMAP
+        // Funnel: map the file instead of reading its level-0 block (the bulk of the index),
+        // when no room beyond the stored elements is asked for (the file holds exactly those);
+        // the block then starts at its offset in the file. resizeIndex copies it out first.
+        if (mapLevel0_ && max_elements_i == 0 && cur_element_count > 0) {
+            size_t len = 0;
+            char *map = funnel::map_file_private(location, &len);
+            if (map != nullptr && (size_t) pos + cur_element_count * size_data_per_element_ <= len) {
+                level0_map_ = map;
+                level0_map_len_ = len;
+                max_elements = max_elements_ = cur_element_count;
+                data_level0_memory_ = map + (size_t) pos;
+                input.seekg(cur_element_count * size_data_per_element_, input.cur);
+            } else if (map != nullptr) {
+                funnel::unmap_file(map, len);
+            }
+        }
+#endif
+        if (data_level0_memory_ == nullptr) {
+            data_level0_memory_ = (char *) malloc(max_elements * size_data_per_element_);
+            if (data_level0_memory_ == nullptr)
+                throw std::runtime_error("Not enough memory: loadIndex failed to allocate level0");
+            input.read(data_level0_memory_, cur_element_count * size_data_per_element_);
+        }
 
         size_links_per_element_ = maxM_ * sizeof(tableint) + sizeof(linklistsizeint);
 

@@ -33,6 +33,12 @@ export interface NativeAddon {
   buildInfo(): NativeBuildInfo;
   /** HNSW graphs (native/src/hnsw.h; src/index/graph.ts types them). */
   HnswGraph: new (dim: number) => unknown;
+  /**
+   * The file's bytes mapped copy-on-write (shared with every process mapping the same file;
+   * writes stay private; unmapped when collected); undefined where the platform has no mmap
+   * or the file is empty.
+   */
+  mapFile(path: string): ArrayBuffer | undefined;
 }
 
 export interface NativeBuildInfo {
@@ -47,7 +53,7 @@ export interface NativeBuildInfo {
 
 const REQUIRED: (keyof NativeAddon)[] = [
   'sgemm', 'csrmm', 'mmcsr', 'dotRows', 'axpyRows', 'embeddingBag', 'embeddingBagBackward',
-  'sampledScores', 'sampledScoresBackward', 'adamRows', 'topk', 'bprPairs', 'firstOutOfRange', 'setThreads', 'getThreads', 'getThreadGrain', 'buildInfo', 'HnswGraph',
+  'sampledScores', 'sampledScoresBackward', 'adamRows', 'topk', 'bprPairs', 'firstOutOfRange', 'setThreads', 'getThreads', 'getThreadGrain', 'buildInfo', 'HnswGraph', 'mapFile',
 ];
 
 const ADDON_REL = join('native', 'build', 'Release', 'funnel_native.node');

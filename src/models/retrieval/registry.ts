@@ -18,6 +18,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
+import { nativeAddon } from '../../math/kernels/native.js';
 import type { FitReport, RetrievalModel } from './types.js';
 
 export const MANIFEST_FILE = 'model.json';
@@ -129,13 +130,36 @@ export async function readManifest(dir: string): Promise<ModelManifest> {
   return m;
 }
 
-/** Reads the manifest and every array it lists (sizes checked). */
-export async function readModelArtifact(dir: string): Promise<ModelArtifact> {
+/** Arrays from this size up are mapped rather than read (readModelArtifact). */
+const MAP_MIN_BYTES = 1 << 20;
+
+/**
+ * Reads the manifest and every array it lists (sizes checked). Large arrays are mapped
+ * copy-on-write through the native addon where it can (`map`, default true; FUNNEL_NO_MMAP=1
+ * turns it off): the processes of `funnel serve --workers N` then share one copy of the item
+ * vectors and neighbour lists in the page cache instead of holding N; a process writing into
+ * such an array gets private copies of the pages it writes, and the file is never changed.
+ * Artifact files are written once, in a new folder per version, and must not be rewritten in
+ * place while a server maps them (removing them is fine).
+ */
+export async function readModelArtifact(dir: string, opts: { map?: boolean } = {}): Promise<ModelArtifact> {
   const manifest = await readManifest(dir);
   const arrays: Record<string, StoredArray> = {};
+  const mapper = (opts.map ?? process.env.FUNNEL_NO_MMAP !== '1') && littleEndian ? nativeAddon().addon : null;
   for (const [name, spec] of Object.entries(manifest.arrays)) {
     const Ctor = CTORS[spec.dtype];
     if (!Ctor) throw new Error(`${dir}: array ${name} has unknown dtype ${spec.dtype}`);
+    const bytesWanted = spec.length * Ctor.BYTES_PER_ELEMENT;
+    if (mapper && bytesWanted >= MAP_MIN_BYTES) {
+      const mapped = mapper.mapFile(join(dir, spec.file));
+      if (mapped) {
+        if (mapped.byteLength !== bytesWanted) {
+          throw new Error(`${join(dir, spec.file)}: ${mapped.byteLength} bytes, expected ${spec.length} × ${Ctor.BYTES_PER_ELEMENT}`);
+        }
+        arrays[name] = new Ctor(mapped, 0, spec.length);
+        continue;
+      }
+    }
     const buf = await readFile(join(dir, spec.file));
     if (buf.byteLength !== spec.length * Ctor.BYTES_PER_ELEMENT) {
       throw new Error(`${join(dir, spec.file)}: ${buf.byteLength} bytes, expected ${spec.length} × ${Ctor.BYTES_PER_ELEMENT}`);

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -106,6 +106,33 @@ describe('artifacts and registry', () => {
       assert.equal(art.manifest.format, 'funnel-retrieval-model');
       writeFileSync(join(dir, 'u8.bin'), Buffer.from([1]));
       await assert.rejects(readModelArtifact(dir), /bytes, expected/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('maps large arrays copy-on-write (same values as read; writes never reach the file)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'funnel-art-map-'));
+    try {
+      const n = 300_000; // 1.2 MB: above the mapping threshold
+      const big = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+      const ids = Int32Array.from({ length: n }, (_, i) => n - i);
+      await writeModelArtifact(dir, { kind: 'custom', name: 'c', numItems: n, config: {} }, { big, ids, small: Float32Array.of(1, 2) });
+      const file = readFileSync(join(dir, 'big.bin'));
+      const mapped = await readModelArtifact(dir);
+      const read = await readModelArtifact(dir, { map: false });
+      assert.deepEqual(mapped.arrays.big, big);
+      assert.deepEqual(mapped.arrays.ids, ids);
+      assert.deepEqual(read.arrays.big, big);
+      assert.deepEqual(mapped.arrays.small, Float32Array.of(1, 2));
+      mapped.arrays.big[7] = 42;
+      assert.equal(mapped.arrays.big[7], 42);
+      assert.deepEqual(readFileSync(join(dir, 'big.bin')), file);
+      assert.equal((await readModelArtifact(dir)).arrays.big[7], big[7]);
+      // a file of the wrong size is refused on both paths
+      writeFileSync(join(dir, 'big.bin'), file.subarray(0, file.length - 4));
+      await assert.rejects(readModelArtifact(dir), /bytes, expected/);
+      await assert.rejects(readModelArtifact(dir, { map: false }), /bytes, expected/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
