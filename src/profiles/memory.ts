@@ -585,7 +585,16 @@ export class MemoryProfileStore implements ProfileStore {
     if (pending >= this.foldBatch) this.fold(s);
   }
 
-  /** Applies slot s's pending events to its counters, oldest first. */
+  /**
+   * Applies slot s's pending events to its counters, level by level. A level's events in the
+   * buckets older than the newest one (a sparse user's events usually open a new hour and a
+   * new day each) are written straight into sorted runs, one per bucket, instead of going
+   * through the hot hash and being sealed when the next bucket opens; the newest bucket becomes
+   * the level's current one, as event-by-event folding leaves it. Counters add and touches
+   * take the maximum, so the counts are those of folding event by event (tested against it and
+   * a brute-force recount). Near the per-user cell cap, event by event in arrival order, so
+   * the cells dropped are the same.
+   */
   private fold(s: number): void {
     const m = s * META;
     const n = this.meta[m + M_PEND];
@@ -595,23 +604,178 @@ export class MemoryProfileStore implements ProfileStore {
     let pos = this.meta[m + M_HEAD] - n;
     if (pos < 0) pos += R;
     const recent = this.recent;
+    if (this.foldTs.length < n) this.growFoldScratch(n);
+    const fTs = this.foldTs;
+    const fItem = this.foldItem;
+    const fTM = this.foldTM;
+    const fK0 = this.foldK0;
+    const fK1 = this.foldK1;
+    let cells = 0;
     for (let j = 0; j < n; j++) {
       const at = (s * R + pos) * 2;
-      const ts = recent[at];
       const code = recent[at + 1];
       const item = Math.floor(code / 1024);
-      const rest = code - item * 1024;
-      const mask = rest >> 6;
-      const t = rest & 63;
+      fTs[j] = recent[at];
+      fItem[j] = item;
+      fTM[j] = code - item * 1024; // mask * 64 + type
       let k0 = 0;
       let k1 = 0;
       if (item < this.itemKeyLen.length) {
         k0 = this.itemKeyStart[item];
         k1 = k0 + this.itemKeyLen[item];
       }
-      this.apply(s, item, t, ts, mask, this.keyPool, k0, k1);
+      fK0[j] = k0;
+      fK1[j] = k1;
+      cells += (this.nLevels + 1) * (1 + k1 - k0);
       pos = pos + 1 === R ? 0 : pos + 1;
     }
+    if (n === 1 || this.arenas[s]![H_CELLS] + cells > this.maxCellsPerUser) {
+      for (let j = 0; j < n; j++) this.apply(s, fItem[j], fTM[j] & 63, fTs[j], fTM[j] >> 6, this.keyPool, fK0[j], fK1[j]);
+      return;
+    }
+    for (let l = 0; l < this.nLevels; l++) this.foldLevel(s, l, n);
+  }
+
+  // Scratch of `fold` (the pending events decoded, their buckets at one level, a run's cells).
+  private foldTs = new Float64Array(0);
+  private foldItem = new Int32Array(0);
+  private foldTM = new Int32Array(0);
+  private foldK0 = new Int32Array(0);
+  private foldK1 = new Int32Array(0);
+  private foldBk = new Float64Array(0);
+  private runCells = new Int32Array(64);
+  private runVals = new Int32Array(64);
+
+  private growFoldScratch(n: number): void {
+    this.foldTs = new Float64Array(n);
+    this.foldItem = new Int32Array(n);
+    this.foldTM = new Int32Array(n);
+    this.foldK0 = new Int32Array(n);
+    this.foldK1 = new Int32Array(n);
+    this.foldBk = new Float64Array(n);
+  }
+
+  /** `fold` at level l: the n pending events decoded in the fold scratch. */
+  private foldLevel(s: number, l: number, n: number): void {
+    const g = this.gran[l];
+    const minB = this.head[l] - this.ring[l];
+    const bit = 1 << (l + 6);
+    const fTs = this.foldTs;
+    const fItem = this.foldItem;
+    const fTM = this.foldTM;
+    const fK0 = this.foldK0;
+    const fK1 = this.foldK1;
+    const bks = this.foldBk;
+    const keys = this.keyPool;
+    let a = this.arenas[s]!;
+    const e0 = a[H_LATEST + l];
+    const latestBk = e0 < 0 ? -1 : a[HDR + 3 * e0];
+    let maxBk = -1;
+    for (let j = 0; j < n; j++) {
+      bks[j] = -1;
+      if ((fTM[j] & bit) === 0) continue;
+      const b = Math.floor(fTs[j] / g);
+      if (b <= minB) continue; // expired since it arrived
+      const bk = b * 4 + l;
+      bks[j] = bk;
+      if (bk > maxBk) maxBk = bk;
+    }
+    if (maxBk < 0) return;
+    // The current bucket and older ones: as event-by-event folding does.
+    for (let j = 0; j < n; j++) {
+      if (bks[j] >= 0 && bks[j] <= latestBk) this.applyLevel(s, l, fItem[j], fTM[j] & 63, fTs[j], keys, fK0[j], fK1[j]);
+    }
+    if (maxBk <= latestBk) return;
+    // Buckets between the current one and the newest: one sorted run each.
+    const coarse = l === this.coarse;
+    for (let j = 0; j < n; j++) {
+      const bk = bks[j];
+      if (bk <= latestBk || bk >= maxBk) continue;
+      a = this.arenas[s]!;
+      let exists = false;
+      for (let e = a[H_NDIR] - 1; e >= 0; e--) {
+        if (a[HDR + 3 * e] === bk) {
+          exists = true;
+          break;
+        }
+      }
+      if (exists) {
+        // The bucket is there already (late events made it): event by event.
+        for (let i = j; i < n; i++) {
+          if (bks[i] !== bk) continue;
+          this.applyLevel(s, l, fItem[i], fTM[i] & 63, fTs[i], keys, fK0[i], fK1[i]);
+          bks[i] = -1;
+        }
+        continue;
+      }
+      // The run's cells: (cell, +1) for counters, (cell, touch) for touches, then sorted.
+      let c = 0;
+      for (let i = j; i < n; i++) {
+        if (bks[i] !== bk) continue;
+        bks[i] = -1;
+        const t = fTM[i] & 63;
+        const k0 = fK0[i];
+        const k1 = fK1[i];
+        if (this.runCells.length < c + 2 * (2 + k1 - k0)) this.growRun(c + 2 * (2 + k1 - k0));
+        c = this.runPut(c, t, 0);
+        for (let k = k0; k < k1; k++) c = this.runPut(c, keys[k] * 64 + t, 0);
+        if (coarse) {
+          const touchV = Math.floor((fTs[i] - Math.floor(fTs[i] / g) * g) / 1000) + 1;
+          if (this.trackItems) c = this.runPut(c, ~fItem[i], touchV);
+          for (let k = k0; k < k1; k++) c = this.runPut(c, keys[k] * 64 + TOUCH_TYPE, touchV);
+        }
+      }
+      if (c === 0) continue;
+      const at = this.sealedAlloc(s, 2 * c);
+      const st = this.sealed[s]!;
+      const rc = this.runCells;
+      const rv = this.runVals;
+      for (let x = 0; x < c; x++) {
+        st[at + 2 * x] = rc[x];
+        st[at + 2 * x + 1] = rv[x];
+      }
+      const e = this.addEntry(s, bk, at);
+      a = this.arenas[s]!;
+      a[HDR + 3 * e + 2] = c;
+      a[H_CELLS] += c;
+    }
+    // The newest bucket becomes the level's current one.
+    this.newLatest(s, l, maxBk);
+    for (let j = 0; j < n; j++) {
+      if (bks[j] === maxBk) this.applyLevel(s, l, fItem[j], fTM[j] & 63, fTs[j], keys, fK0[j], fK1[j]);
+    }
+  }
+
+  private growRun(n: number): void {
+    const c = new Int32Array(nextPow2(n, 64));
+    c.set(this.runCells);
+    this.runCells = c;
+    const v = new Int32Array(c.length);
+    v.set(this.runVals);
+    this.runVals = v;
+  }
+
+  /**
+   * Adds a cell to the run being built (kept sorted, each cell once): value 0 counts one,
+   * value > 0 is a touch (the maximum is kept). Returns the run's new length.
+   */
+  private runPut(c: number, cell: number, value: number): number {
+    const rc = this.runCells;
+    const rv = this.runVals;
+    let p = c;
+    while (p > 0 && rc[p - 1] > cell) p--;
+    if (p > 0 && rc[p - 1] === cell) {
+      if (value === 0) rv[p - 1]++;
+      else if (value > rv[p - 1]) rv[p - 1] = value;
+      return c;
+    }
+    for (let x = c; x > p; x--) {
+      rc[x] = rc[x - 1];
+      rv[x] = rv[x - 1];
+    }
+    rc[p] = cell;
+    rv[p] = value === 0 ? 1 : value;
+    return c + 1;
   }
 
   /**
@@ -636,11 +800,15 @@ export class MemoryProfileStore implements ProfileStore {
 
   /** Updates slot s's counters and touches for one event, at the levels in `mask`. */
   private apply(s: number, item: number, t: number, ts: number, mask: number, keys: Int32Array, k0: number, k1: number): void {
-    for (let l = 0; l < this.nLevels; l++) {
-      if ((mask & (1 << l)) === 0) continue;
+    for (let l = 0; l < this.nLevels; l++) if ((mask & (1 << l)) !== 0) this.applyLevel(s, l, item, t, ts, keys, k0, k1);
+  }
+
+  /** `apply` at level l alone. */
+  private applyLevel(s: number, l: number, item: number, t: number, ts: number, keys: Int32Array, k0: number, k1: number): void {
+    {
       const g = this.gran[l];
       const b = Math.floor(ts / g);
-      if (b <= this.head[l] - this.ring[l]) continue; // expired since it arrived
+      if (b <= this.head[l] - this.ring[l]) return; // expired since it arrived
       const bk = b * 4 + l;
       const touchV = l === this.coarse ? Math.floor((ts - b * g) / 1000) + 1 : 0;
       let a = this.arenas[s]!;

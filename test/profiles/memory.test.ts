@@ -43,6 +43,44 @@ describe('MemoryProfileStore specifics', () => {
     assert.equal(st.evictedUsers, 1);
   });
 
+  it('folds a batch of pending events to the same counts as folding them one by one (late events, keys, touches)', () => {
+    for (const seed of [1, 2, 3]) {
+      const rnd = mulberry32(seed);
+      // recentSize 1 folds every event as it comes; the default folds up to 50 at once
+      const one = new MemoryProfileStore({ recentSize: 1, itemPopularity: false });
+      const batch = new MemoryProfileStore({ itemPopularity: false });
+      const items = [...Array(60).keys()];
+      const keys = items.map((i) => (i % 7 === 0 ? [] : [`cat:${i % 5}`, `brand:${i % 11}`, ...(i % 3 ? [] : [`price:${i % 4}`])]));
+      for (const p of [one, batch]) p.setItemKeys(items, keys);
+      const types = ['view', 'click', 'purchase', 'add_to_cart'];
+      let t = T0;
+      const users = 12;
+      for (let e = 0; e < 4000; e++) {
+        // time moves by seconds to hours; some events arrive late (minutes to days)
+        t += Math.floor(rnd() * (rnd() < 0.1 ? 6 * HOUR_MS : 90_000));
+        const late = rnd() < 0.15 ? Math.floor(rnd() * (rnd() < 0.3 ? 3 * DAY_MS : 50 * MINUTE_MS)) : 0;
+        const ev = { userIdx: Math.floor(rnd() ** 2 * users), itemIdx: items[Math.floor(rnd() * items.length)], type: types[Math.floor(rnd() ** 2 * types.length)], timestamp: Math.max(T0, t - late) };
+        one.record(ev);
+        batch.record(ev);
+      }
+      const now = t;
+      for (let u = 0; u < users; u++) {
+        for (const windowMs of [HOUR_MS, 2 * HOUR_MS, DAY_MS, 7 * DAY_MS, 30 * DAY_MS]) {
+          for (const type of [undefined, ...types]) {
+            for (const key of [undefined, 'cat:1', 'brand:3', 'price:0']) {
+              const q = { windowMs, now, ...(type ? { type } : {}), ...(key ? { key } : {}) };
+              assert.equal(batch.userCounts(u, q), one.userCounts(u, q), `seed ${seed} user ${u} ${JSON.stringify(q)}`);
+            }
+          }
+          assert.deepEqual(batch.userAffinities(u, { windowMs, now }), one.userAffinities(u, { windowMs, now }));
+        }
+        for (const i of items.slice(0, 20)) assert.equal(batch.lastTouched(u, { item: i }), one.lastTouched(u, { item: i }), `seed ${seed} user ${u} item ${i}`);
+        for (const key of ['cat:0', 'cat:4', 'brand:10']) assert.equal(batch.lastTouched(u, { key }), one.lastTouched(u, { key }));
+      }
+      assert.ok(one.userCounts(0, { windowMs: 30 * DAY_MS, now }) > 100, 'a busy user');
+    }
+  });
+
   it('caps cells per user', () => {
     const p = new MemoryProfileStore({ maxCellsPerUser: 50, itemPopularity: false });
     for (let i = 0; i < 200; i++) p.record({ userIdx: 0, itemIdx: i, type: 'view', timestamp: T0 + i, keys: [`k:${i}`] });
