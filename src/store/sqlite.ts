@@ -373,6 +373,28 @@ export class SqliteStore implements Store, BulkLoadable {
     return k;
   }
 
+  /** PRAGMA data_version when the user caches were last checked (see syncIds). */
+  private idsSeen = -1;
+
+  /**
+   * Another connection (another worker of the server, the CLI) may have deleted a user whose
+   * index this one caches: then events written here would land under the deleted index, and
+   * reads would miss the user's new one. When data_version moved (other connections' commits;
+   * one pragma), the user caches are dropped. Called by reads that resolve a user and inside
+   * every write transaction (which sees every commit before it). Returns data_version.
+   */
+  private syncIds(): number {
+    const dv = this.stmt('PRAGMA data_version').pluck().get() as number;
+    if (dv !== this.idsSeen) {
+      if (this.idsSeen !== -1) {
+        this.userCache.clear();
+        this.keyed = undefined;
+      }
+      this.idsSeen = dv;
+    }
+    return dv;
+  }
+
   private lookupUser(id: string): number {
     const cached = this.userCache.get(id);
     if (cached !== undefined) return cached;
@@ -733,6 +755,7 @@ export class SqliteStore implements Store, BulkLoadable {
     const cacheWrites = this.cacheWrites;
     const itemWrites = this.itemWrites;
     const tx = this.db.transaction(() => {
+      this.syncIds();
       write();
       if (this.itemWrites !== itemWrites) this.bumpItemsRevision();
       for (const [key, c] of this.txIdx!) if (c.next !== c.start) this.stmt('UPDATE meta SET value = ? WHERE key = ?').run(String(c.next), key);
@@ -837,6 +860,7 @@ export class SqliteStore implements Store, BulkLoadable {
 
   async deleteUser(id: string): Promise<boolean> {
     this.ensureOpen();
+    this.syncIds();
     const idx = this.lookupUser(id);
     if (idx < 0) return false;
     this.db.transaction(() => {
@@ -961,6 +985,7 @@ export class SqliteStore implements Store, BulkLoadable {
 
   async timeline(userId: string, options: TimelineOptions = {}): Promise<StoredEvent[]> {
     this.ensureOpen();
+    const dv = this.syncIds();
     const uidx = this.lookupUser(userId);
     if (uidx < 0) return [];
     const limit = options.limit ?? 100;
@@ -970,7 +995,7 @@ export class SqliteStore implements Store, BulkLoadable {
     const q = this.userQuery(uidx, options, limit, 'seq', cols);
     if (!q) return [];
     let rows = this.stmt(q.sql).raw(true).all(...q.params) as Row[];
-    const del = this.liveDeleted();
+    const del = this.liveDeleted(dv);
     if (del.count > 0) {
       const kept = rows.filter((r) => del.mask[r[1] as number] !== 1);
       if (kept.length === rows.length) {
@@ -982,7 +1007,12 @@ export class SqliteStore implements Store, BulkLoadable {
         rows = this.stmt(j.sql).raw(true).all(...j.params) as Row[];
       }
     }
-    const names = this.typeNames();
+    let names = this.typeNames();
+    // A type another connection created after this one read the types: read them again.
+    if (rows.some((r) => !names.has(r[2] as number))) {
+      this.reloadTypesIfChanged();
+      names = this.typeNames();
+    }
     return rows.map((r) => {
       const ev: StoredEvent = {
         seq: r[0] as number,
@@ -1029,6 +1059,7 @@ export class SqliteStore implements Store, BulkLoadable {
 
   async history(userId: string, options: TimelineOptions = {}): Promise<UserHistory> {
     this.ensureOpen();
+    const dv = this.syncIds();
     const uidx = this.lookupUser(userId);
     const empty: UserHistory = { length: 0, itemIdx: new Int32Array(0), type: new Uint16Array(0), value: new Float64Array(0), timestamp: new Float64Array(0) };
     if (uidx < 0) return empty;
@@ -1039,7 +1070,7 @@ export class SqliteStore implements Store, BulkLoadable {
     const q = this.userQuery(uidx, options, limit, 'index', cols);
     if (!q) return empty;
     let rows = this.stmt(q.sql).raw(true).all(...q.params) as number[][];
-    const del = this.liveDeleted();
+    const del = this.liveDeleted(dv);
     if (del.count > 0) {
       const kept = rows.filter((r) => del.mask[r[0]] !== 1);
       if (kept.length === rows.length) {
@@ -1077,8 +1108,7 @@ export class SqliteStore implements Store, BulkLoadable {
    * connection (PRAGMA data_version moved and the items revision with it). One pragma when
    * nothing changed.
    */
-  private liveDeleted(): { mask: Uint8Array; count: number } {
-    const dv = this.stmt('PRAGMA data_version').pluck().get() as number;
+  private liveDeleted(dv = this.stmt('PRAGMA data_version').pluck().get() as number): { mask: Uint8Array; count: number } {
     if (this.deletedStale || dv !== this.deletedVersion) {
       const rev = this.itemsRevision(); // before the read: a later write makes the next call re-read
       if (this.deletedStale || rev !== this.deletedRevision) {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { encodeEvents } from '../../src/data/event-columns.js';
 import { storeConformance } from './conformance.js';
 import type { Store } from '../../src/store/types.js';
 
@@ -163,6 +164,33 @@ describe('SqliteStore specifics', () => {
     assert.deepEqual(await hist(2), [1, 0]);
     await b.upsertItems([{ id: 'i2' }, { id: 'i3' }]);
     assert.deepEqual(await hist(), [3, 2, 1, 0]);
+    await a.close();
+    await b.close();
+  });
+
+  it('a user deleted through another connection (another worker) stays deleted: later events make a new user', async () => {
+    const path = join(dir, 'deleted-elsewhere.db');
+    const a = await SqliteStore.open(path);
+    const b = await SqliteStore.open(path);
+    await a.upsertItems([{ id: 'i1' }]);
+    await a.appendEvents([{ userId: 'u1', itemId: 'i1', type: 'view', timestamp: 1 }]);
+    assert.equal((await a.timeline('u1')).length, 1); // a has u1's index in its cache
+    assert.equal(await b.deleteUser('u1'), true);
+    assert.deepEqual(await a.timeline('u1'), [], 'gone for the other connection too');
+    assert.equal((await a.history('u1')).length, 0);
+    // An event for u1 through a: a new user u1, not rows under the deleted index.
+    await a.appendEvents([{ userId: 'u1', itemId: 'i1', type: 'click', timestamp: 2 }]);
+    assert.deepEqual((await b.timeline('u1')).map((e) => e.type), ['click']);
+    assert.deepEqual((await a.timeline('u1')).map((e) => e.type), ['click']);
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(path, { readonly: true });
+    const orphans = db.prepare('SELECT COUNT(*) FROM events WHERE user_idx NOT IN (SELECT idx FROM users)').pluck().get();
+    db.close();
+    assert.equal(orphans, 0, 'no event under a deleted user');
+    // the same through the columnar path (an import's batches)
+    assert.equal(await b.deleteUser('u1'), true);
+    await a.ingestEventColumns(encodeEvents([{ userId: 'u1', itemId: 'i1', type: 'view', timestamp: 3 }]));
+    assert.deepEqual((await b.timeline('u1')).map((e) => e.timestamp), [3]);
     await a.close();
     await b.close();
   });
