@@ -147,6 +147,12 @@ export interface SqliteStoreOptions extends StoreOptions {
    * no commit then holds the event loop for the copy and sync). Default false.
    */
   backgroundCheckpoint?: boolean;
+  /**
+   * While `onEvents` has listeners, how often (ms) to look for events other connections
+   * committed (another worker of the server, an import run by the CLI) and hand them to the
+   * listeners too; default 200, 0: only this connection's writes are heard.
+   */
+  followMs?: number;
 }
 
 type Row = unknown[];
@@ -756,7 +762,9 @@ export class SqliteStore implements Store, BulkLoadable {
     const itemWrites = this.itemWrites;
     const tx = this.db.transaction(() => {
       this.syncIds();
+      const before = this.follow ? this.maxSeq() : 0;
       write();
+      this.followOwn(before);
       if (this.itemWrites !== itemWrites) this.bumpItemsRevision();
       for (const [key, c] of this.txIdx!) if (c.next !== c.start) this.stmt('UPDATE meta SET value = ? WHERE key = ?').run(String(c.next), key);
     });
@@ -810,7 +818,111 @@ export class SqliteStore implements Store, BulkLoadable {
 
   onEvents(listener: (events: AppendedEvents) => void): () => void {
     this.eventListeners.add(listener);
-    return () => this.eventListeners.delete(listener);
+    this.startFollowing();
+    return () => {
+      const had = this.eventListeners.delete(listener);
+      if (this.eventListeners.size === 0) this.stopFollowing();
+      return had;
+    };
+  }
+
+  /**
+   * Events other connections commit, for the listeners (see `followMs`): `seq` is the last
+   * event seen; this connection's own writes (already heard at their commit) that landed after
+   * unseen foreign ones are skipped by their seq ranges `own` (lo, hi], pairs.
+   */
+  private follow: { timer: NodeJS.Timeout; seq: number; dv: number; own: number[]; busy: boolean } | undefined;
+
+  private maxSeq(): number {
+    return (this.stmt('SELECT MAX(seq) FROM events').pluck().get() as number | null) ?? 0;
+  }
+
+  private startFollowing(): void {
+    const ms = this.opts.followMs ?? 200;
+    if (this.follow || ms <= 0 || this.path === ':memory:' || this.path === '' || this.closed) return;
+    const timer = setInterval(() => this.pollOthers(), ms);
+    timer.unref();
+    this.follow = { timer, seq: this.maxSeq(), dv: this.stmt('PRAGMA data_version').pluck().get() as number, own: [], busy: false };
+  }
+
+  private stopFollowing(): void {
+    if (!this.follow) return;
+    clearInterval(this.follow.timer);
+    this.follow = undefined;
+  }
+
+  /** Inside a write transaction, before and after it writes: keeps `follow` past own rows. */
+  private followOwn(before: number): void {
+    const f = this.follow;
+    if (!f) return;
+    const after = this.maxSeq();
+    if (after <= before) return;
+    if (before <= f.seq) f.seq = Math.max(f.seq, after); // nothing foreign unseen before them
+    else f.own.push(before, after);
+  }
+
+  /** Reads and hands out the events other connections committed since the last look. */
+  private pollOthers(): void {
+    const f = this.follow;
+    if (!f || f.busy || this.closed) return;
+    const dv = this.stmt('PRAGMA data_version').pluck().get() as number;
+    if (dv === f.dv) return;
+    f.dv = dv;
+    f.busy = true;
+    const LIMIT = 10_000;
+    const step = () => {
+      if (this.follow !== f || this.closed) return;
+      try {
+        // Deleting a user's events at the end of the log lets SQLite hand their seqs out again
+        // (no AUTOINCREMENT): start from the end as it is now. (Rows deleted and re-inserted
+        // past this point within one interval can then be missed by these listeners: a few
+        // events for another worker's live profiles, never stored data.)
+        const max = this.maxSeq();
+        if (max < f.seq) f.seq = max;
+        const rows = this.stmt('SELECT seq, user_idx, item_idx, type, ts FROM events WHERE seq > ? ORDER BY seq LIMIT ?').raw(true).all(f.seq, LIMIT) as number[][];
+        const keep: number[][] = [];
+        for (const r of rows) {
+          const q = r[0];
+          let own = false;
+          for (let i = 0; i < f.own.length && !own; i += 2) own = q > f.own[i] && q <= f.own[i + 1];
+          if (!own) keep.push(r);
+        }
+        if (rows.length) f.seq = rows[rows.length - 1][0];
+        const own = f.own;
+        f.own = [];
+        for (let i = 0; i < own.length; i += 2) if (own[i + 1] > f.seq) f.own.push(Math.max(own[i], f.seq), own[i + 1]);
+        if (keep.length) {
+          this.reloadTypesIfChanged();
+          const n = keep.length;
+          const ev: AppendedEvents = {
+            length: n, userIdx: new Int32Array(n), itemIdx: new Int32Array(n), type: new Uint16Array(n), timestamp: new Float64Array(n),
+            typeNames: new Map(this.typeNames()),
+          };
+          for (let i = 0; i < n; i++) {
+            ev.userIdx[i] = keep[i][1];
+            ev.itemIdx[i] = keep[i][2];
+            ev.type[i] = keep[i][3];
+            ev.timestamp[i] = keep[i][4];
+          }
+          for (const l of this.eventListeners) {
+            try {
+              l(ev);
+            } catch {
+              // a listener's failure is its own; the others still hear the events
+            }
+          }
+        }
+        if (rows.length === LIMIT) {
+          setImmediate(step);
+          return;
+        }
+      } catch {
+        // the store closed or is busy: the next tick tries again
+        f.dv = -1;
+      }
+      f.busy = false;
+    };
+    step();
   }
 
   private emitAppended(): void {
@@ -1357,6 +1469,7 @@ export class SqliteStore implements Store, BulkLoadable {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.stopFollowing();
     this.closed = true;
     await this.checkpointer?.close();
     this.stmts.clear();

@@ -197,9 +197,12 @@ export interface Store {
    */
   itemsVersion?(): number;
   /**
-   * Optional: calls `listener` after each committed write with the events it stored (through
-   * this store object, in this process; duplicates that were ignored are not included).
-   * Real-time consumers (profiles) use it. Returns the unsubscribe function.
+   * Optional: calls `listener` after each committed write with the events it stored
+   * (duplicates that were ignored are not included): those written through this store object
+   * at their commit, and, where the store can see them, those other processes commit to the
+   * same data (SqliteStore: other connections to the file, e.g. the other workers of
+   * `funnel serve --workers N` or an import run by the CLI, within `followMs`). Each event is
+   * heard once. Real-time consumers (profiles) use it. Returns the unsubscribe function.
    */
   onEvents?(listener: (events: AppendedEvents) => void): () => void;
   /** Optional: like `onEvents`, for the items upserted by each committed write (with their index). */

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { buildSynthWorld, synthEvents, synthItems } from '../../src/data/synth.js';
 import { openLiveProfiles } from '../../src/serving/profiles.js';
 import { resolveConfig } from '../../src/train/config.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
 import { startServedApp, type ServedApp } from './fixture.js';
 
 let served: ServedApp;
@@ -96,6 +97,23 @@ describe('serving: the ranking stage', () => {
       assert.equal(inCat, 1, 'the new item’s category counts');
     } finally {
       live.close();
+    }
+  });
+
+  it('live profiles also follow the events other processes write to the store (another worker, an import)', async () => {
+    const live = await openLiveProfiles(served.store);
+    const other = await SqliteStore.open(served.store.path); // as another worker would
+    try {
+      const before = live.applied();
+      const now = Date.now();
+      await other.appendEvents([{ userId: someUser, itemId: 'i2', type: 'purchase', timestamp: now }, { userId: someUser, itemId: 'i3', type: 'purchase', timestamp: now + 1 }]);
+      for (let t = 0; t < 300 && live.applied() < before + 2; t++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(live.applied(), before + 2, 'heard from the file within the follow interval');
+      const u = await served.store.userIndex(someUser);
+      assert.ok((await live.profiles.userCounts(u, { type: 'purchase', windowMs: 3_600_000, now: now + 1 })) >= 2);
+    } finally {
+      live.close();
+      await other.close();
     }
   });
 });

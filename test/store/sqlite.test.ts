@@ -195,6 +195,50 @@ describe('SqliteStore specifics', () => {
     await b.close();
   });
 
+  it("hears the events other connections commit (another worker, the CLI), each once, its own at commit", async () => {
+    const path = join(dir, 'follow.db');
+    const a = await SqliteStore.open(path, { followMs: 20 });
+    const b = await SqliteStore.open(path);
+    const quiet = await SqliteStore.open(path, { followMs: 0 });
+    await b.upsertItems([{ id: 'i1' }, { id: 'i2' }]);
+    const heard: [number, string, number][] = [];
+    const quietHeard: number[] = [];
+    const off = a.onEvents((e) => {
+      for (let i = 0; i < e.length; i++) heard.push([e.userIdx[i], e.typeNames.get(e.type[i])!, e.timestamp[i]]);
+    });
+    quiet.onEvents((e) => quietHeard.push(...e.timestamp));
+    const until = async (n: number) => {
+      for (let t = 0; t < 200 && heard.length < n; t++) await new Promise((r) => setTimeout(r, 10));
+    };
+    const ev = (userId: string, type: string, timestamp: number) => ({ userId, itemId: 'i1', type, timestamp });
+    await b.appendEvents([ev('u1', 'view', 1), ev('u2', 'click', 2)]); // before: b makes the users
+    await until(2);
+    assert.deepEqual(heard.map((h) => [h[1], h[2]]), [['view', 1], ['click', 2]]);
+    // interleaved: a's own write after b's unseen one, then b again
+    await b.appendEvents([ev('u1', 'purchase', 3)]);
+    await a.appendEvents([ev('u1', 'view', 4)]); // heard at once
+    await b.appendEvents([ev('u3', 'view', 5)]);
+    await until(5);
+    await new Promise((r) => setTimeout(r, 60)); // and nothing twice afterwards
+    assert.deepEqual(heard.map((h) => h[2]).sort((x, y) => x - y), [1, 2, 3, 4, 5]);
+    assert.deepEqual(heard.slice(2).map((h) => h[2]), [4, 3, 5], "a's own at its commit, b's at the next look");
+    // a type another connection created is named
+    await b.appendEvents([ev('u1', 'my_custom', 6)]);
+    await until(6);
+    assert.deepEqual(heard[5].slice(1), ['my_custom', 6]);
+    // followMs 0: only its own writes
+    assert.deepEqual(quietHeard, []);
+    await quiet.appendEvents([ev('u1', 'view', 7)]);
+    assert.deepEqual(quietHeard, [7]);
+    await until(7); // a hears it from the file
+    // no listener left: no more polling
+    off();
+    await b.appendEvents([ev('u1', 'view', 8)]);
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(heard.length, 7, "a heard quiet's event too, and nothing after unsubscribing");
+    await Promise.all([a.close(), b.close(), quiet.close()]);
+  });
+
   it('checkpoints the WAL on a worker thread when asked, so the log restarts instead of growing', async () => {
     const path = join(dir, 'bg-checkpoint.db');
     const s = await SqliteStore.open(path, { backgroundCheckpoint: true });
