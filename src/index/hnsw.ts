@@ -78,7 +78,7 @@
  * item cannot be augmented exactly and joins a small overflow set that every search scans.
  */
 import { availableParallelism } from 'node:os';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { newGraph, type HnswGraph } from './graph.js';
 import { ExactIndex } from './exact.js';
@@ -484,7 +484,12 @@ export class HnswIndex implements VectorIndex {
       items: this.size, slots, bands: this.bands.map((b) => ({ lo: b.lo, hi: b.hi, items: b.graph.getCurrentCount() })), bandOf: 'band.u8',
       vectors: external ? 'external' : 'own', ...(external ? { sourceItems: this.sourceItems } : {}), overflow: [...this.overflow],
     });
-    this.bands.forEach((b, i) => b.graph.writeIndex(join(dir, `hnsw-${i}.bin`)));
+    // Through a new file and a rename: servers mapping the old file keep reading it intact.
+    this.bands.forEach((b, i) => {
+      const path = join(dir, `hnsw-${i}.bin`);
+      b.graph.writeIndex(`${path}.tmp`);
+      renameSync(`${path}.tmp`, path);
+    });
     writeArray(dir, 'band.u8', this.bandOf.subarray(0, slots));
     if (!external) await this.exact.save(join(dir, 'exact'));
     else writeArray(dir, 'state.u8', this.exact.states());

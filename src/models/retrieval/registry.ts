@@ -94,7 +94,10 @@ export async function writeModelArtifact(
     const data = 'data' in entry ? entry.data : entry;
     const shape = 'data' in entry ? entry.shape : undefined;
     const file = `${name}.bin`;
-    await writeFile(join(dir, file), toLittleEndianBytes(data));
+    // Through a new file and a rename: a process that maps the old file (readModelArtifact)
+    // keeps reading it intact, where rewriting it in place would pull the pages from under it.
+    await writeFile(join(dir, `${file}.tmp`), toLittleEndianBytes(data));
+    await rename(join(dir, `${file}.tmp`), join(dir, file));
     specs[name] = { file, dtype: dtypeOf(data), length: data.length, ...(shape ? { shape } : {}) };
   }
   const full: ModelManifest = {
