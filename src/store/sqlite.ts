@@ -312,8 +312,8 @@ export class SqliteStore implements Store, BulkLoadable {
    * added as they are written. One cheap pragma when nothing changed, so a hot path asking for
    * types that were never stored (a history of 'click' on a store of views) stays cheap.
    */
-  private reloadTypesIfChanged(): void {
-    if ((this.stmt('PRAGMA data_version').pluck().get() as number) !== this.typesSeen) this.loadTypes();
+  private reloadTypesIfChanged(dv = this.stmt('PRAGMA data_version').pluck().get() as number): void {
+    if (dv !== this.typesSeen) this.loadTypes();
   }
 
 
@@ -1104,7 +1104,7 @@ export class SqliteStore implements Store, BulkLoadable {
     // Without a join on items (a B-tree search per event, as long as the read itself): events
     // of deleted items are dropped by the deleted mask, and item ids come from idx → id memo.
     const cols = 'SELECT e.seq AS seq, e.item_idx AS item_idx, e.type AS type, e.value AS value, e.ts AS ts, e.ext_id, e.request_id, e.scene, e.position, e.device, e.extra FROM events e';
-    const q = this.userQuery(uidx, options, limit, 'seq', cols);
+    const q = this.userQuery(uidx, options, limit, 'seq', cols, undefined, dv);
     if (!q) return [];
     let rows = this.stmt(q.sql).raw(true).all(...q.params) as Row[];
     const del = this.liveDeleted(dv);
@@ -1179,7 +1179,7 @@ export class SqliteStore implements Store, BulkLoadable {
     // Served from the covering user indexes without table reads; events of deleted items are
     // dropped here (a join on items cost as much as the read).
     const cols = 'SELECT e.item_idx AS item_idx, e.type AS type, e.value AS value, e.ts AS ts FROM events e';
-    const q = this.userQuery(uidx, options, limit, 'index', cols);
+    const q = this.userQuery(uidx, options, limit, 'index', cols, undefined, dv);
     if (!q) return empty;
     let rows = this.stmt(q.sql).raw(true).all(...q.params) as number[][];
     const del = this.liveDeleted(dv);
@@ -1247,13 +1247,13 @@ export class SqliteStore implements Store, BulkLoadable {
    * (`select` names `type`, `item_idx`, `value`). `select` reads from `events e` and names
    * `ts`; `extra` adds a condition. Null: none of the asked types was ever stored.
    */
-  private userQuery(uidx: number, options: TimelineOptions, limit: number, ties: 'seq' | 'index', select: string, extra?: string): { sql: string; params: unknown[] } | null {
+  private userQuery(uidx: number, options: TimelineOptions, limit: number, ties: 'seq' | 'index', select: string, extra?: string, dv?: number): { sql: string; params: unknown[] } | null {
     // Created with the indexes at open; absent only from a read-only store that never had one.
     const imp = this.typeCodes.get('impression') ?? -1;
     let rest: number[] | undefined;
     let withImp = imp >= 0;
     if (options.types && options.types.length) {
-      const codes = this.codesFor(options.types);
+      const codes = this.codesFor(options.types, dv);
       if (codes.length === 0) return null;
       const dis = this.typeCodes.get('dislike') ?? -1;
       if (dis >= 0 && codes.every((c) => c === dis)) {
@@ -1297,10 +1297,11 @@ export class SqliteStore implements Store, BulkLoadable {
     return { sql, params };
   }
 
-  private codesFor(types: string[]): number[] {
+  /** Codes of the stored types among `types`; `dv`: data_version just read by the caller. */
+  private codesFor(types: string[], dv?: number): number[] {
     let codes = types.map((t) => this.typeCodes.get(t));
     if (codes.some((c) => c === undefined)) {
-      this.reloadTypesIfChanged();
+      this.reloadTypesIfChanged(dv);
       codes = types.map((t) => this.typeCodes.get(t));
     }
     return codes.filter((c): c is number => c !== undefined);
