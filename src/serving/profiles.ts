@@ -1,9 +1,10 @@
 /**
  * Real-time profiles behind serving: one in-memory ProfileStore per data store, rebuilt from
- * the store's events at start (the longest window), then fed by every event the store commits
- * in this process (`Store.onEvents`: ingestion routes, server-side impressions, imports run
- * in the server), so the ranker's profile features are seconds fresh. Events committed while
- * the rebuild runs are queued and applied after it, so none is missed.
+ * the store's events at start (the longest window), then fed by every event committed to the
+ * store (`Store.onEvents`: ingestion routes, server-side impressions, imports, in this process
+ * or, for SQLite, in others sharing the file), so the ranker's profile features are seconds
+ * fresh. Events committed while the rebuild runs are queued and applied after it, but those the
+ * rebuild's scan read already (by seq), so each counts once.
  *
  * Items upserted later get their profile keys (categories) through `Store.onItems`.
  *
@@ -58,7 +59,9 @@ export async function openLiveProfiles(store: Store, opts: MemoryProfileOptions 
   const rebuild = await rebuildProfiles(profiles, store);
   for (const items of itemQueue) setKeys(items);
   itemQueue = undefined;
-  for (const b of queue) apply(b);
+  // Events heard while the rebuild scanned the log: those it read already (seq up to its
+  // last) are not applied again.
+  for (const b of queue) apply(b.seq ? after(b, rebuild.lastSeq) : b);
   queue = undefined;
   return {
     profiles, rebuild, applied: () => applied,
@@ -67,4 +70,18 @@ export async function openLiveProfiles(store: Store, opts: MemoryProfileOptions 
       offItems?.();
     },
   };
+}
+
+/** The events of `b` with seq > `last` (or unknown). */
+function after(b: AppendedEvents, last: number): AppendedEvents {
+  const seq = b.seq!;
+  const keep: number[] = [];
+  for (let i = 0; i < b.length; i++) if (!(seq[i] <= last)) keep.push(i);
+  if (keep.length === b.length) return b;
+  const pick = <T extends Int32Array | Uint16Array | Float64Array>(a: T): T => {
+    const out = new (a.constructor as new (n: number) => T)(keep.length);
+    keep.forEach((i, k) => (out[k] = a[i]));
+    return out;
+  };
+  return { length: keep.length, userIdx: pick(b.userIdx), itemIdx: pick(b.itemIdx), type: pick(b.type), timestamp: pick(b.timestamp), typeNames: b.typeNames, seq: pick(seq) };
 }

@@ -592,15 +592,17 @@ export class SqliteStore implements Store, BulkLoadable {
     const listening = this.eventListeners.size > 0;
     let withExtId = false;
     if (listening) for (let r = 0; r < n && !withExtId; r++) withExtId = hasExtId(r);
-    const heard = (a: unknown[], o: number) => this.appended.push(a[o] as number, a[o + 1] as number, a[o + 2] as number, a[o + 4] as number);
+    // (user, item, type, time, seq) of each stored row, for the listeners.
+    const heard = (a: unknown[], o: number, seq: number) => this.appended.push(a[o] as number, a[o + 1] as number, a[o + 2] as number, a[o + 4] as number, seq);
     if (withExtId) {
       // Someone listens and a row has an id: insert row by row to know which rows a duplicate
       // id made the database ignore (the multi-row insert only counts them).
       for (let r = 0; r < n; r++) {
         fill(r, row, 0);
-        if (single.run(row).changes > 0) {
+        const info = single.run(row);
+        if (info.changes > 0) {
           inserted++;
-          heard(row, 0);
+          heard(row, 0, Number(info.lastInsertRowid));
         }
       }
       res.accepted += inserted;
@@ -611,13 +613,17 @@ export class SqliteStore implements Store, BulkLoadable {
     const flat: unknown[] = new Array(EVENT_CHUNK * EVENT_COLS);
     for (; p + EVENT_CHUNK <= n; p += EVENT_CHUNK) {
       for (let r = 0; r < EVENT_CHUNK; r++) fill(p + r, flat, r * EVENT_COLS);
-      inserted += many.run(flat).changes;
-      if (listening) for (let r = 0; r < EVENT_CHUNK; r++) heard(flat, r * EVENT_COLS);
+      const info = many.run(flat);
+      inserted += info.changes;
+      // One statement's rows take consecutive seqs, the last one reported.
+      const first = Number(info.lastInsertRowid) - EVENT_CHUNK + 1;
+      if (listening) for (let r = 0; r < EVENT_CHUNK; r++) heard(flat, r * EVENT_COLS, info.changes === EVENT_CHUNK ? first + r : NaN);
     }
     for (; p < n; p++) {
       fill(p, row, 0);
-      inserted += single.run(row).changes;
-      if (listening) heard(row, 0);
+      const info = single.run(row);
+      inserted += info.changes;
+      if (listening) heard(row, 0, Number(info.lastInsertRowid));
     }
     res.accepted += inserted;
     res.duplicates += n - inserted;
@@ -894,11 +900,13 @@ export class SqliteStore implements Store, BulkLoadable {
         if (keep.length) {
           this.reloadTypesIfChanged();
           const n = keep.length;
+          const seq = new Float64Array(n);
           const ev: AppendedEvents = {
             length: n, userIdx: new Int32Array(n), itemIdx: new Int32Array(n), type: new Uint16Array(n), timestamp: new Float64Array(n),
-            typeNames: new Map(this.typeNames()),
+            typeNames: new Map(this.typeNames()), seq,
           };
           for (let i = 0; i < n; i++) {
+            seq[i] = keep[i][0];
             ev.userIdx[i] = keep[i][1];
             ev.itemIdx[i] = keep[i][2];
             ev.type[i] = keep[i][3];
@@ -927,16 +935,18 @@ export class SqliteStore implements Store, BulkLoadable {
 
   private emitAppended(): void {
     const a = this.appended;
-    const n = a.length / 4;
+    const n = a.length / 5;
+    const seq = new Float64Array(n);
     const ev: AppendedEvents = {
       length: n, userIdx: new Int32Array(n), itemIdx: new Int32Array(n), type: new Uint16Array(n), timestamp: new Float64Array(n),
-      typeNames: new Map(this.typeNames()),
+      typeNames: new Map(this.typeNames()), seq,
     };
     for (let i = 0; i < n; i++) {
-      ev.userIdx[i] = a[4 * i];
-      ev.itemIdx[i] = a[4 * i + 1];
-      ev.type[i] = a[4 * i + 2];
-      ev.timestamp[i] = a[4 * i + 3];
+      ev.userIdx[i] = a[5 * i];
+      ev.itemIdx[i] = a[5 * i + 1];
+      ev.type[i] = a[5 * i + 2];
+      ev.timestamp[i] = a[5 * i + 3];
+      seq[i] = a[5 * i + 4];
     }
     a.length = 0;
     for (const fn of this.eventListeners) {

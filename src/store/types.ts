@@ -60,6 +60,11 @@ export interface EventBatch {
 export interface AppendedEvents extends Pick<EventBatch, 'length' | 'userIdx' | 'itemIdx' | 'type' | 'timestamp'> {
   /** Type code → name, for every code in `type`. */
   typeNames: Map<number, string>;
+  /**
+   * Optional: each event's place in the log (`EventBatch.seq`; NaN where unknown), so that a
+   * consumer that also scanned the log (live profiles rebuilt at start) takes each event once.
+   */
+  seq?: Float64Array;
 }
 
 export interface ScanEventsOptions {

@@ -100,6 +100,37 @@ describe('serving: the ranking stage', () => {
     }
   });
 
+  it('live profiles count an event committed while they rebuild once, whether the scan read it or not', async () => {
+    const store = served.store;
+    const u = await store.userIndex(someUser);
+    const now = Date.now();
+    let written = false;
+    // A store whose scan lets two events commit before it reads (the first is in the scan and
+    // heard), then one after its last batch (heard only).
+    const racing = Object.create(store, {
+      scanEvents: {
+        value: async function* (opts: Parameters<typeof store.scanEvents>[0]) {
+          if (!written) {
+            written = true;
+            await store.appendEvents([{ userId: someUser, itemId: 'i4', type: 'add_to_cart', timestamp: now }, { userId: someUser, itemId: 'i5', type: 'add_to_cart', timestamp: now + 1 }]);
+          }
+          yield* store.scanEvents(opts);
+          await store.appendEvents([{ userId: someUser, itemId: 'i6', type: 'add_to_cart', timestamp: now + 2 }]);
+        },
+      },
+    }) as typeof store;
+    const before = await openLiveProfiles(store);
+    const base = await before.profiles.userCounts(u, { type: 'add_to_cart', windowMs: 3_600_000, now: now + 2 });
+    before.close();
+    const live = await openLiveProfiles(racing);
+    try {
+      const got = await live.profiles.userCounts(u, { type: 'add_to_cart', windowMs: 3_600_000, now: now + 2 });
+      assert.equal(got, base + 3, 'each of the three counted once');
+    } finally {
+      live.close();
+    }
+  });
+
   it('live profiles also follow the events other processes write to the store (another worker, an import)', async () => {
     const live = await openLiveProfiles(served.store);
     const other = await SqliteStore.open(served.store.path); // as another worker would

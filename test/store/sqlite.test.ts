@@ -202,9 +202,13 @@ describe('SqliteStore specifics', () => {
     const quiet = await SqliteStore.open(path, { followMs: 0 });
     await b.upsertItems([{ id: 'i1' }, { id: 'i2' }]);
     const heard: [number, string, number][] = [];
+    const seqOf = new Map<number, number>(); // timestamp → seq heard
     const quietHeard: number[] = [];
     const off = a.onEvents((e) => {
-      for (let i = 0; i < e.length; i++) heard.push([e.userIdx[i], e.typeNames.get(e.type[i])!, e.timestamp[i]]);
+      for (let i = 0; i < e.length; i++) {
+        heard.push([e.userIdx[i], e.typeNames.get(e.type[i])!, e.timestamp[i]]);
+        seqOf.set(e.timestamp[i], e.seq![i]);
+      }
     });
     quiet.onEvents((e) => quietHeard.push(...e.timestamp));
     const until = async (n: number) => {
@@ -226,6 +230,8 @@ describe('SqliteStore specifics', () => {
     await b.appendEvents([ev('u1', 'my_custom', 6)]);
     await until(6);
     assert.deepEqual(heard[5].slice(1), ['my_custom', 6]);
+    // every event heard with its place in the log, own and others' alike
+    for (const u of ['u1', 'u2', 'u3']) for (const e of await b.timeline(u)) assert.equal(seqOf.get(e.timestamp), e.seq, `seq of the event at ${e.timestamp}`);
     // followMs 0: only its own writes
     assert.deepEqual(quietHeard, []);
     await quiet.appendEvents([ev('u1', 'view', 7)]);
