@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS checkpoints (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS items_deleted ON items (idx) WHERE deleted = 1;
+CREATE INDEX IF NOT EXISTS items_updated ON items (updated_at);
 `;
 
 /** Secondary indexes on events: dropped during a bulk load, rebuilt (much faster) at its end. */
@@ -771,7 +772,14 @@ export class SqliteStore implements Store, BulkLoadable {
       const before = this.follow ? this.maxSeq() : 0;
       write();
       this.followOwn(before);
-      if (this.itemWrites !== itemWrites) this.bumpItemsRevision();
+      if (this.itemWrites !== itemWrites) {
+        // Heard by this connection's item listeners at commit: the follower skips the
+        // revision unless another connection's is still unread before it.
+        const f = this.follow;
+        const unread = f !== undefined && this.itemsRevision() !== f.itemsRev;
+        this.bumpItemsRevision();
+        if (f && !unread) f.itemsRev = this.itemsRevision();
+      }
       for (const [key, c] of this.txIdx!) if (c.next !== c.start) this.stmt('UPDATE meta SET value = ? WHERE key = ?').run(String(c.next), key);
     });
     this.appended.length = 0;
@@ -804,7 +812,12 @@ export class SqliteStore implements Store, BulkLoadable {
 
   onItems(listener: (items: StoredItem[]) => void): () => void {
     this.itemListeners.add(listener);
-    return () => this.itemListeners.delete(listener);
+    this.startFollowing();
+    return () => {
+      const had = this.itemListeners.delete(listener);
+      if (this.eventListeners.size === 0 && this.itemListeners.size === 0) this.stopFollowing();
+      return had;
+    };
   }
 
   private emitItems(): void {
@@ -827,7 +840,7 @@ export class SqliteStore implements Store, BulkLoadable {
     this.startFollowing();
     return () => {
       const had = this.eventListeners.delete(listener);
-      if (this.eventListeners.size === 0) this.stopFollowing();
+      if (this.eventListeners.size === 0 && this.itemListeners.size === 0) this.stopFollowing();
       return had;
     };
   }
@@ -837,7 +850,13 @@ export class SqliteStore implements Store, BulkLoadable {
    * event seen; this connection's own writes (already heard at their commit) that landed after
    * unseen foreign ones are skipped by their seq ranges `own` (lo, hi], pairs.
    */
-  private follow: { timer: NodeJS.Timeout; seq: number; dv: number; own: number[]; busy: boolean } | undefined;
+  private follow:
+    | {
+        timer: NodeJS.Timeout; seq: number; dv: number; own: number[]; busy: boolean;
+        /** Items: the revision seen, and the newest updated_at read from other connections. */
+        itemsRev: number; itemsTs: number;
+      }
+    | undefined;
 
   private maxSeq(): number {
     return (this.stmt('SELECT MAX(seq) FROM events').pluck().get() as number | null) ?? 0;
@@ -848,13 +867,42 @@ export class SqliteStore implements Store, BulkLoadable {
     if (this.follow || ms <= 0 || this.path === ':memory:' || this.path === '' || this.closed) return;
     const timer = setInterval(() => this.pollOthers(), ms);
     timer.unref();
-    this.follow = { timer, seq: this.maxSeq(), dv: this.stmt('PRAGMA data_version').pluck().get() as number, own: [], busy: false };
+    this.follow = {
+      timer, seq: this.maxSeq(), dv: this.stmt('PRAGMA data_version').pluck().get() as number, own: [], busy: false,
+      itemsRev: this.itemsRevision(), itemsTs: Date.now(),
+    };
   }
 
   private stopFollowing(): void {
     if (!this.follow) return;
     clearInterval(this.follow.timer);
     this.follow = undefined;
+  }
+
+  /**
+   * Items other connections wrote (the items revision moved): those updated since the last
+   * look, read again from a few seconds before it (another process may stamp a write a little
+   * before it commits; hearing an item twice is harmless to item listeners).
+   */
+  private pollItems(f: NonNullable<SqliteStore['follow']>): void {
+    try {
+      const rev = this.itemsRevision();
+      if (rev === f.itemsRev) return;
+      f.itemsRev = rev;
+      const rows = this.stmt('SELECT * FROM items WHERE updated_at >= ? AND deleted = 0 ORDER BY updated_at').all(f.itemsTs - 5_000) as Record<string, unknown>[];
+      if (rows.length === 0) return;
+      f.itemsTs = Math.max(f.itemsTs, rows[rows.length - 1].updated_at as number);
+      const items = rows.map((r) => this.rowToItem(r));
+      for (const l of this.itemListeners) {
+        try {
+          l(items);
+        } catch {
+          // a listener's failure is its own
+        }
+      }
+    } catch {
+      f.itemsRev = -1; // try again at the next look
+    }
   }
 
   /** Inside a write transaction, before and after it writes: keeps `follow` past own rows. */
@@ -867,13 +915,15 @@ export class SqliteStore implements Store, BulkLoadable {
     else f.own.push(before, after);
   }
 
-  /** Reads and hands out the events other connections committed since the last look. */
+  /** Reads and hands out the events (and items) other connections committed since the last look. */
   private pollOthers(): void {
     const f = this.follow;
     if (!f || f.busy || this.closed) return;
     const dv = this.stmt('PRAGMA data_version').pluck().get() as number;
     if (dv === f.dv) return;
     f.dv = dv;
+    if (this.itemListeners.size > 0) this.pollItems(f);
+    if (this.eventListeners.size === 0) return;
     f.busy = true;
     const LIMIT = 10_000;
     const step = () => {

@@ -142,6 +142,13 @@ describe('serving: the ranking stage', () => {
       assert.equal(live.applied(), before + 2, 'heard from the file within the follow interval');
       const u = await served.store.userIndex(someUser);
       assert.ok((await live.profiles.userCounts(u, { type: 'purchase', windowMs: 3_600_000, now: now + 1 })) >= 2);
+      // an item created elsewhere gets its category key here, so events on it count under it
+      await other.upsertItems([{ id: 'made-elsewhere', categories: ['zz-elsewhere'] }]);
+      await new Promise((r) => setTimeout(r, 500));
+      const seen = live.applied();
+      await other.appendEvents([{ userId: someUser, itemId: 'made-elsewhere', type: 'click', timestamp: now + 2 }]);
+      for (let t = 0; t < 300 && live.applied() < seen + 1; t++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(await live.profiles.userCounts(u, { type: 'click', key: 'cat:zz-elsewhere', windowMs: 3_600_000, now: now + 2 }), 1);
     } finally {
       live.close();
       await other.close();

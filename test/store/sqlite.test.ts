@@ -245,6 +245,26 @@ describe('SqliteStore specifics', () => {
     await Promise.all([a.close(), b.close(), quiet.close()]);
   });
 
+  it('hears the items other connections write (their profile keys reach every worker)', async () => {
+    const path = join(dir, 'follow-items.db');
+    const a = await SqliteStore.open(path, { followMs: 20 });
+    const b = await SqliteStore.open(path);
+    const heard: string[] = [];
+    const off = a.onItems((items) => heard.push(...items.map((i) => `${i.id}:${(i.categories ?? []).join('|')}`)));
+    await b.upsertItems([{ id: 'i1', categories: ['shoes'] }]);
+    await a.upsertItems([{ id: 'i2', categories: ['hats'] }]); // its own: at commit
+    for (let t = 0; t < 200 && !heard.includes('i1:shoes'); t++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(heard.includes('i1:shoes'), JSON.stringify(heard));
+    assert.equal(heard[0], 'i2:hats', 'its own item at commit, before the look');
+    // an item made by an event elsewhere, then one updated elsewhere
+    await b.appendEvents([{ userId: 'u', itemId: 'i3', type: 'view', timestamp: 1 }]);
+    await b.upsertItems([{ id: 'i1', categories: ['boots'] }]);
+    for (let t = 0; t < 200 && !heard.includes('i1:boots'); t++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(heard.includes('i3:') && heard.includes('i1:boots'), JSON.stringify(heard));
+    off();
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('checkpoints the WAL on a worker thread when asked, so the log restarts instead of growing', async () => {
     const path = join(dir, 'bg-checkpoint.db');
     const s = await SqliteStore.open(path, { backgroundCheckpoint: true });
