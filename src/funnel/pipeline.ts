@@ -127,6 +127,29 @@ export function mergeCandidates(names: string[], outputs: { items: Int32Array; s
   return order;
 }
 
+/**
+ * Positions of the k best candidates, best first, in the order the full sort gives (score
+ * descending, ties by the lower item index): one pass keeping a small sorted array.
+ */
+export function topByScore(scores: Float32Array, candidates: readonly Candidate[], k: number): number[] {
+  const n = scores.length;
+  const m = Math.min(k, n);
+  if (m <= 0) return [];
+  const top: number[] = [];
+  // before(a, b): candidate a ranks before candidate b
+  const before = (a: number, b: number) => scores[a] > scores[b] || (scores[a] === scores[b] && candidates[a].item < candidates[b].item);
+  for (let i = 0; i < n; i++) {
+    if (top.length === m && !before(i, top[m - 1])) continue;
+    let p = top.length === m ? m - 1 : top.length;
+    while (p > 0 && before(i, top[p - 1])) {
+      top[p] = top[p - 1];
+      p--;
+    }
+    top[p] = i;
+  }
+  return top;
+}
+
 export interface FunnelOptions {
   generators: GeneratorSlot[];
   scorer?: Scorer;
@@ -163,6 +186,13 @@ export class Funnel {
     const candidates = mergeCandidates(this.names, outputs, (item) => !exclude.has(item) && (!allow || allow(item)));
     const t2 = performance.now();
     const scores = await this.scorer.score(ctx, candidates);
+    if (this.rules.length === 0 && !ctx.debug) {
+      // No rules to see the whole list: the k best are selected, not every candidate sorted.
+      const top = topByScore(scores, candidates, ctx.k);
+      const items: ScoredItem[] = top.map((i) => ({ item: candidates[i].item, sources: candidates[i].sources, score: scores[i] }));
+      const t3 = performance.now();
+      return { items, candidates: candidates.length, timings: { generate_ms: t1 - t0, merge_ms: t2 - t1, score_ms: t3 - t2, rerank_ms: 0, total_ms: t3 - t0 } };
+    }
     // A literal of one shape, not `{ ...c, score }`: the spread made this step 10× slower
     // (0.23 ms for 450 candidates; bench/serve.ts).
     let list: ScoredItem[] = candidates.map((c, i) => ({ item: c.item, sources: c.sources, score: scores[i] }));

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Funnel, RankFusionScorer, StaticListGenerator, mergeCandidates } from '../../src/funnel/pipeline.js';
+import { Funnel, RankFusionScorer, StaticListGenerator, mergeCandidates, topByScore } from '../../src/funnel/pipeline.js';
+import type { Candidate } from '../../src/funnel/types.js';
 import type { RequestContext, RerankRule } from '../../src/funnel/types.js';
 
 function ctx(over: Partial<RequestContext> = {}): RequestContext {
@@ -9,6 +10,19 @@ function ctx(over: Partial<RequestContext> = {}): RequestContext {
 const gen = (name: string, items: number[]) => new StaticListGenerator(name, Int32Array.from(items), Float32Array.from(items.map((_, i) => 1 - i / 10)));
 
 describe('funnel pipeline', () => {
+  it('selects the k best as the full sort orders them (ties by the lower item)', () => {
+    let seed = 3;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (let t = 0; t < 200; t++) {
+      const n = Math.floor(rnd() * 60);
+      const candidates: Candidate[] = Array.from({ length: n }, () => ({ item: Math.floor(rnd() * 1000), sources: [] }));
+      const scores = Float32Array.from({ length: n }, () => Math.floor(rnd() * 8) / 8); // many ties
+      const k = Math.floor(rnd() * 25);
+      const full = [...Array(n).keys()].sort((a, b) => (scores[b] > scores[a] ? 1 : scores[b] < scores[a] ? -1 : candidates[a].item - candidates[b].item));
+      assert.deepEqual(topByScore(scores, candidates, k).map((i) => candidates[i].item), full.slice(0, k).map((i) => candidates[i].item), `case ${t}`);
+    }
+  });
+
   it('merges with deduplication and keeps every provenance', () => {
     const m = mergeCandidates(['a', 'b'], [
       { items: Int32Array.from([1, 2]), scores: Float32Array.from([0.9, 0.5]) },
