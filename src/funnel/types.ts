@@ -36,6 +36,12 @@ export interface GeneratorOutput {
 
 export interface CandidateGenerator {
   readonly name: string;
+  /**
+   * True when every item `generate` returns is known to pass `ctx.exclude` and `ctx.allow`
+   * (the built-in generators): the merge then does not check them again. Otherwise the merge
+   * drops the items that do not pass.
+   */
+  readonly filtered?: boolean;
   /** Up to `k` items that pass `ctx.exclude` and `ctx.allow`, best first. */
   generate(ctx: RequestContext, k: number): GeneratorOutput | Promise<GeneratorOutput>;
 }

@@ -18,6 +18,7 @@ const EMPTY: GeneratorOutput = { items: new Int32Array(0), scores: new Float32Ar
 
 /** History for the encoder: the request carries most-recent-first; LED averages, order is free. */
 export class LedGenerator implements CandidateGenerator {
+  readonly filtered = true;
   constructor(
     readonly name: string,
     private readonly led: LedModel,
@@ -40,6 +41,7 @@ export class LedGenerator implements CandidateGenerator {
 
 /** Neighbours of the last `lastN` history items, scores summed (recency-weighted). */
 export class ItemKnnGenerator implements CandidateGenerator {
+  readonly filtered = true;
   constructor(
     readonly name: string,
     private readonly knn: ItemKnnModel,
@@ -101,6 +103,7 @@ export class ItemKnnGenerator implements CandidateGenerator {
 
 /** A fixed ranking (popularity, freshness) filtered per request. */
 export class RankedListGenerator implements CandidateGenerator {
+  readonly filtered = true;
   constructor(
     readonly name: string,
     private readonly list: () => { items: Int32Array; scores: Float32Array },

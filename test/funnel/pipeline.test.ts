@@ -52,6 +52,23 @@ describe('funnel pipeline', () => {
       assert.deepEqual(got, [...byItem.values()].filter((c) => c.item % 3 !== 0));
       assert.ok([...asked.values()].every((n) => n === 1), 'keep is asked once per item');
       assert.deepEqual(mergeCandidates(names, outputs), [...byItem.values()], 'without keep: every item');
+      // outputs marked as filtered already are not asked again (their items all kept)
+      const trusted = outputs.map((_, g) => g % 2 === 0);
+      let askedTrusted = 0;
+      const got2 = mergeCandidates(names, outputs, (item) => (askedTrusted++, item % 3 !== 0), trusted);
+      const want2 = new Map<number, Candidate>();
+      const dropped = new Set<number>();
+      let firstUntrusted = 0;
+      outputs.forEach((o, g) => o.items.forEach((item, r) => {
+        if (dropped.has(item)) return;
+        const c = want2.get(item);
+        if (c) c.sources.push({ generator: names[g], rank: r, score: o.scores[r] });
+        else if (trusted[g] || item % 3 !== 0) want2.set(item, { item, sources: [{ generator: names[g], rank: r, score: o.scores[r] }] });
+        else dropped.add(item);
+        if (!trusted[g] && !c) firstUntrusted++;
+      }));
+      assert.deepEqual(got2, [...want2.values()]);
+      assert.ok(askedTrusted <= firstUntrusted, 'asked only for items first proposed by an unmarked generator');
     }
     assert.deepEqual(mergeCandidates(['a'], [{ items: Int32Array.from([-1, 4]), scores: Float32Array.from([1, 2]) }]).map((c) => c.item), [4], 'negative indices are no items');
   });
