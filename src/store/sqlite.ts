@@ -767,18 +767,21 @@ export class SqliteStore implements Store, BulkLoadable {
     this.ensureOpen();
     const cacheWrites = this.cacheWrites;
     const itemWrites = this.itemWrites;
+    // What the follower (see `follow`) learns of this write, applied once it committed.
+    let ownSeq: [number, number] | undefined;
+    let ownItemsRev: number | undefined;
     const tx = this.db.transaction(() => {
       this.syncIds();
-      const before = this.follow ? this.maxSeq() : 0;
+      const f = this.follow;
+      const before = f ? this.maxSeq() : 0;
       write();
-      this.followOwn(before);
+      if (f) ownSeq = [before, this.maxSeq()];
       if (this.itemWrites !== itemWrites) {
         // Heard by this connection's item listeners at commit: the follower skips the
         // revision unless another connection's is still unread before it.
-        const f = this.follow;
         const unread = f !== undefined && this.itemsRevision() !== f.itemsRev;
         this.bumpItemsRevision();
-        if (f && !unread) f.itemsRev = this.itemsRevision();
+        if (f && !unread) ownItemsRev = this.itemsRevision();
       }
       for (const [key, c] of this.txIdx!) if (c.next !== c.start) this.stmt('UPDATE meta SET value = ? WHERE key = ?').run(String(c.next), key);
     });
@@ -802,6 +805,10 @@ export class SqliteStore implements Store, BulkLoadable {
       throw err;
     }
     this.txIdx = null;
+    if (this.follow) {
+      if (ownSeq) this.followOwn(ownSeq[0], ownSeq[1]);
+      if (ownItemsRev !== undefined) this.follow.itemsRev = ownItemsRev;
+    }
     if (this.itemWrites !== itemWrites) this.deletedStale = true;
     if (this.writtenItems.length > 0) this.emitItems();
     if (this.appended.length > 0) this.emitAppended();
@@ -905,11 +912,10 @@ export class SqliteStore implements Store, BulkLoadable {
     }
   }
 
-  /** Inside a write transaction, before and after it writes: keeps `follow` past own rows. */
-  private followOwn(before: number): void {
+  /** After a committed write that took seqs (before, after]: keeps `follow` past own rows. */
+  private followOwn(before: number, after: number): void {
     const f = this.follow;
     if (!f) return;
-    const after = this.maxSeq();
     if (after <= before) return;
     if (before <= f.seq) f.seq = Math.max(f.seq, after); // nothing foreign unseen before them
     else f.own.push(before, after);
