@@ -35,6 +35,8 @@ export interface AppStoreConfig {
   strictEventTypes?: boolean;
   customEventTypes?: string[];
   synchronous?: 'normal' | 'full';
+  /** How often (ms) each worker looks for the events and items other workers wrote (0: never). */
+  followMs?: number;
 }
 
 export interface AppConfig {
@@ -285,7 +287,7 @@ function readStoreOptions(v: unknown, path: string, problems: string[]): AppStor
     problems.push(`${path}: expected an object`);
     return out;
   }
-  unknownFields(v, ['unknownEntities', 'strictEventTypes', 'customEventTypes', 'synchronous'], path, problems);
+  unknownFields(v, ['unknownEntities', 'strictEventTypes', 'customEventTypes', 'synchronous', 'followMs'], path, problems);
   if (v.unknownEntities !== undefined) {
     if (v.unknownEntities !== 'create' && v.unknownEntities !== 'reject') problems.push(`${path}.unknownEntities: expected "create" or "reject"`);
     else out.unknownEntities = v.unknownEntities;
@@ -301,6 +303,10 @@ function readStoreOptions(v: unknown, path: string, problems: string[]): AppStor
   if (v.synchronous !== undefined) {
     if (v.synchronous !== 'normal' && v.synchronous !== 'full') problems.push(`${path}.synchronous: expected "normal" or "full"`);
     else out.synchronous = v.synchronous;
+  }
+  if (v.followMs !== undefined) {
+    if (typeof v.followMs !== 'number' || !Number.isInteger(v.followMs) || v.followMs < 0 || v.followMs > 60_000) problems.push(`${path}.followMs: expected an integer number of milliseconds in [0, 60000]`);
+    else out.followMs = v.followMs;
   }
   return out;
 }

@@ -97,6 +97,11 @@ describe('configuration', () => {
     assert.match(problems({ apps: { a: { db: 'a.db', impressions: 'no' } } })[0], /apps\.a\.impressions: expected true or false/);
   });
 
+  it('takes how often a worker looks for the other workers\' writes (store.followMs)', () => {
+    assert.deepEqual(parseConfig({ apps: { a: { db: 'a.db', store: { followMs: 50 } } } }).apps.a.store, { followMs: 50 });
+    for (const bad of [-1, 1.5, '200', 70_000]) assert.match(problems({ apps: { a: { db: 'a.db', store: { followMs: bad } } } })[0], /apps\.a\.store\.followMs: expected an integer number of milliseconds/);
+  });
+
   it('needs at least one app', () => {
     assert.match(problems({ apps: {} })[0], /apps: expected an object with at least one app/);
     assert.throws(() => parseConfig([], { source: 'x.json' }), /x\.json: invalid configuration/);
