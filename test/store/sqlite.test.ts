@@ -245,6 +245,23 @@ describe('SqliteStore specifics', () => {
     await Promise.all([a.close(), b.close(), quiet.close()]);
   });
 
+  it("tells its listeners each stored event's seq, on the multi-row insert path too", async () => {
+    const s = await SqliteStore.open(join(dir, 'heard-seq.db'));
+    await s.upsertItems([{ id: 'i1' }]);
+    await s.appendEvents([{ userId: 'u0', itemId: 'i1', type: 'view', timestamp: 1 }]); // seqs do not start at 1 below
+    const seqOf = new Map<number, number>();
+    s.onEvents((e) => {
+      for (let i = 0; i < e.length; i++) seqOf.set(e.timestamp[i], e.seq![i]);
+    });
+    // 120 events without ids: two statements of 50 rows and 20 single rows
+    await s.appendEvents(Array.from({ length: 120 }, (_, i) => ({ userId: `u${i % 7}`, itemId: 'i1', type: 'view', timestamp: 100 + i })));
+    // with ids (a duplicate among them): row by row
+    await s.appendEvents([{ id: 'e1', userId: 'u1', itemId: 'i1', type: 'click', timestamp: 500 }, { id: 'e1', userId: 'u1', itemId: 'i1', type: 'click', timestamp: 501 }, { id: 'e2', userId: 'u2', itemId: 'i1', type: 'click', timestamp: 502 }]);
+    assert.equal(seqOf.size, 122);
+    for (let u = 0; u < 7; u++) for (const e of await s.timeline(`u${u}`, { limit: 1000 })) if (e.timestamp >= 100) assert.equal(seqOf.get(e.timestamp), e.seq, `event at ${e.timestamp}`);
+    await s.close();
+  });
+
   it('hears the items other connections write (their profile keys reach every worker)', async () => {
     const path = join(dir, 'follow-items.db');
     const a = await SqliteStore.open(path, { followMs: 20 });
