@@ -665,10 +665,10 @@ function rejectText(r: RejectedRow): () => string {
   return () => r.text ?? '';
 }
 
-/** Messages of the import worker, one at a time; its errors rethrown as they were thrown there. */
 /** The import worker failed before it read anything. */
 class WorkerStartError extends Error {}
 
+/** Messages of the import worker, one at a time; its errors rethrown as they were thrown there. */
 class WorkerInbox {
   private readonly queue: WorkerMessage[] = [];
   private received = false;

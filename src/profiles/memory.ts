@@ -687,7 +687,6 @@ export class MemoryProfileStore implements ProfileStore {
     }
     if (maxBk <= latestBk) return;
     // Buckets between the current one and the newest: one sorted run each.
-    const coarse = l === this.coarse;
     for (let j = 0; j < n; j++) {
       const bk = bks[j];
       if (bk <= latestBk || bk >= maxBk) continue;
@@ -708,22 +707,14 @@ export class MemoryProfileStore implements ProfileStore {
         }
         continue;
       }
-      // The run's cells: (cell, +1) for counters, (cell, touch) for touches, then sorted.
+      // The run: the cells of its events (eventCells), sorted, each once.
       let c = 0;
       for (let i = j; i < n; i++) {
         if (bks[i] !== bk) continue;
         bks[i] = -1;
-        const t = fTM[i] & 63;
-        const k0 = fK0[i];
-        const k1 = fK1[i];
-        if (this.runCells.length < c + 2 * (2 + k1 - k0)) this.growRun(c + 2 * (2 + k1 - k0));
-        c = this.runPut(c, t, 0);
-        for (let k = k0; k < k1; k++) c = this.runPut(c, keys[k] * 64 + t, 0);
-        if (coarse) {
-          const touchV = Math.floor((fTs[i] - Math.floor(fTs[i] / g) * g) / 1000) + 1;
-          if (this.trackItems) c = this.runPut(c, ~fItem[i], touchV);
-          for (let k = k0; k < k1; k++) c = this.runPut(c, keys[k] * 64 + TOUCH_TYPE, touchV);
-        }
+        const m = this.eventCells(l, fItem[i], fTM[i] & 63, fTs[i], keys, fK0[i], fK1[i]);
+        if (this.runCells.length < c + m) this.growRun(c + m);
+        for (let x = 0; x < m; x++) c = this.runPut(c, this.evCells[x], this.evVals[x]);
       }
       if (c === 0) continue;
       const at = this.sealedAlloc(s, 2 * c);
@@ -805,38 +796,66 @@ export class MemoryProfileStore implements ProfileStore {
 
   /** `apply` at level l alone. */
   private applyLevel(s: number, l: number, item: number, t: number, ts: number, keys: Int32Array, k0: number, k1: number): void {
-    {
+    const b = Math.floor(ts / this.gran[l]);
+    if (b <= this.head[l] - this.ring[l]) return; // expired since it arrived
+    const bk = b * 4 + l;
+    let a = this.arenas[s]!;
+    let e = a[H_LATEST + l];
+    if (e < 0 || bk > a[HDR + 3 * e]) {
+      this.newLatest(s, l, bk);
+      a = this.arenas[s]!;
+      e = a[H_LATEST + l];
+    }
+    const n = this.eventCells(l, item, t, ts, keys, k0, k1);
+    const cells = this.evCells;
+    const vals = this.evVals;
+    if (a[HDR + 3 * e] === bk) {
+      // the current bucket of the level: a hash in the hot region
+      for (let x = 0; x < n; x++) this.bumpHot(s, l, cells[x], vals[x]);
+    } else {
+      // a late event: its bucket is sealed (or not there yet)
+      const f = this.findEntry(s, bk);
+      for (let x = 0; x < n; x++) this.bumpSealed(s, f, cells[x], vals[x]);
+    }
+  }
+
+  // Scratch of `eventCells`.
+  private evCells = new Int32Array(64);
+  private evVals = new Int32Array(64);
+
+  /**
+   * The cells one event updates at level l, into evCells / evVals (returns how many): its type,
+   * and its type under each of the item's keys, counted (value 0: one more); at the coarsest
+   * level also the touches (value: second within the bucket + 1, the maximum kept) of the item
+   * and of each key.
+   */
+  private eventCells(l: number, item: number, t: number, ts: number, keys: Int32Array, k0: number, k1: number): number {
+    if (this.evCells.length < 2 * (2 + k1 - k0)) {
+      this.evCells = new Int32Array(nextPow2(2 * (2 + k1 - k0), 64));
+      this.evVals = new Int32Array(this.evCells.length);
+    }
+    const cells = this.evCells;
+    const vals = this.evVals;
+    let n = 0;
+    cells[n] = t;
+    vals[n++] = 0;
+    for (let k = k0; k < k1; k++) {
+      cells[n] = keys[k] * 64 + t;
+      vals[n++] = 0;
+    }
+    if (l === this.coarse) {
       const g = this.gran[l];
-      const b = Math.floor(ts / g);
-      if (b <= this.head[l] - this.ring[l]) return; // expired since it arrived
-      const bk = b * 4 + l;
-      const touchV = l === this.coarse ? Math.floor((ts - b * g) / 1000) + 1 : 0;
-      let a = this.arenas[s]!;
-      let e = a[H_LATEST + l];
-      if (e < 0 || bk > a[HDR + 3 * e]) {
-        this.newLatest(s, l, bk);
-        a = this.arenas[s]!;
-        e = a[H_LATEST + l];
+      const touchV = Math.floor((ts - Math.floor(ts / g) * g) / 1000) + 1;
+      if (this.trackItems) {
+        cells[n] = ~item;
+        vals[n++] = touchV;
       }
-      if (a[HDR + 3 * e] === bk) {
-        // the current bucket of the level: a hash in the hot region
-        this.bumpHot(s, l, t, 0);
-        for (let k = k0; k < k1; k++) this.bumpHot(s, l, keys[k] * 64 + t, 0);
-        if (touchV > 0) {
-          if (this.trackItems) this.bumpHot(s, l, ~item, touchV);
-          for (let k = k0; k < k1; k++) this.bumpHot(s, l, keys[k] * 64 + TOUCH_TYPE, touchV);
-        }
-      } else {
-        // a late event: its bucket is sealed (or not there yet)
-        const f = this.findEntry(s, bk);
-        this.bumpSealed(s, f, t, 0);
-        for (let k = k0; k < k1; k++) this.bumpSealed(s, f, keys[k] * 64 + t, 0);
-        if (touchV > 0) {
-          if (this.trackItems) this.bumpSealed(s, f, ~item, touchV);
-          for (let k = k0; k < k1; k++) this.bumpSealed(s, f, keys[k] * 64 + TOUCH_TYPE, touchV);
-        }
+      for (let k = k0; k < k1; k++) {
+        cells[n] = keys[k] * 64 + TOUCH_TYPE;
+        vals[n++] = touchV;
       }
     }
+    return n;
   }
 
   /** Adds a directory entry; prunes expired entries or grows the directory when it is full. */

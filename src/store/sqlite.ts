@@ -226,6 +226,20 @@ function jsonOrNull(v: unknown): string | null {
 
 const CONTEXT_KEYS = new Set(['scene', 'position', 'requestId', 'device']);
 
+/**
+ * Hands `value` to every listener: a listener's failure is its own (a committed write does not
+ * fail, the other listeners still hear it).
+ */
+function tell<T>(listeners: Iterable<(value: T) => void>, value: T): void {
+  for (const fn of listeners) {
+    try {
+      fn(value);
+    } catch {
+      // its own failure
+    }
+  }
+}
+
 export class SqliteStore implements Store, BulkLoadable {
   readonly kind = 'sqlite';
   readonly path: string;
@@ -643,8 +657,10 @@ export class SqliteStore implements Store, BulkLoadable {
     if (keyed) {
       const uk = c.userId.keys!;
       const ik = c.itemId.keys!;
-      for (let k = 0; k < uk.length; k++) users[k] = keyed.users[uk[k]] - 1 - +(keyed.users[uk[k]] === 0);
-      for (let k = 0; k < ik.length; k++) items[k] = keyed.items[ik[k]] - 1 - +(keyed.items[ik[k]] === 0);
+      // index + 1 by key, 0: not resolved yet (-2 here)
+      const known = (v: number) => (v === 0 ? -2 : v - 1);
+      for (let k = 0; k < uk.length; k++) users[k] = known(keyed.users[uk[k]]);
+      for (let k = 0; k < ik.length; k++) items[k] = known(keyed.items[ik[k]]);
     }
     const types = new Int32Array(c.type.values.length).fill(-1);
     const rowU = new Int32Array(c.n);
@@ -820,22 +836,11 @@ export class SqliteStore implements Store, BulkLoadable {
   onItems(listener: (items: StoredItem[]) => void): () => void {
     this.itemListeners.add(listener);
     this.startFollowing();
-    return () => {
-      const had = this.itemListeners.delete(listener);
-      if (this.eventListeners.size === 0 && this.itemListeners.size === 0) this.stopFollowing();
-      return had;
-    };
+    return () => this.unlisten(this.itemListeners, listener);
   }
 
   private emitItems(): void {
-    const items = this.writtenItems.splice(0);
-    for (const fn of this.itemListeners) {
-      try {
-        fn(items);
-      } catch {
-        // A listener's failure must not fail a write that is already committed.
-      }
-    }
+    tell(this.itemListeners, this.writtenItems.splice(0));
   }
 
   private readonly eventListeners = new Set<(events: AppendedEvents) => void>();
@@ -845,11 +850,14 @@ export class SqliteStore implements Store, BulkLoadable {
   onEvents(listener: (events: AppendedEvents) => void): () => void {
     this.eventListeners.add(listener);
     this.startFollowing();
-    return () => {
-      const had = this.eventListeners.delete(listener);
-      if (this.eventListeners.size === 0 && this.itemListeners.size === 0) this.stopFollowing();
-      return had;
-    };
+    return () => this.unlisten(this.eventListeners, listener);
+  }
+
+  /** Removes a listener; the last one of either kind stops the follower. */
+  private unlisten<T>(set: Set<T>, listener: T): boolean {
+    const had = set.delete(listener);
+    if (this.eventListeners.size === 0 && this.itemListeners.size === 0) this.stopFollowing();
+    return had;
   }
 
   /**
@@ -899,14 +907,7 @@ export class SqliteStore implements Store, BulkLoadable {
       const rows = this.stmt('SELECT * FROM items WHERE updated_at >= ? AND deleted = 0 ORDER BY updated_at').all(f.itemsTs - 5_000) as Record<string, unknown>[];
       if (rows.length === 0) return;
       f.itemsTs = Math.max(f.itemsTs, rows[rows.length - 1].updated_at as number);
-      const items = rows.map((r) => this.rowToItem(r));
-      for (const l of this.itemListeners) {
-        try {
-          l(items);
-        } catch {
-          // a listener's failure is its own
-        }
-      }
+      tell(this.itemListeners, rows.map((r) => this.rowToItem(r)));
     } catch {
       f.itemsRev = -1; // try again at the next look
     }
@@ -942,39 +943,21 @@ export class SqliteStore implements Store, BulkLoadable {
         const max = this.maxSeq();
         if (max < f.seq) f.seq = max;
         const rows = this.stmt('SELECT seq, user_idx, item_idx, type, ts FROM events WHERE seq > ? ORDER BY seq LIMIT ?').raw(true).all(f.seq, LIMIT) as number[][];
-        const keep: number[][] = [];
+        // (user, item, type, ts, seq) of the rows not this connection's own
+        const heard: number[] = [];
         for (const r of rows) {
           const q = r[0];
           let own = false;
           for (let i = 0; i < f.own.length && !own; i += 2) own = q > f.own[i] && q <= f.own[i + 1];
-          if (!own) keep.push(r);
+          if (!own) heard.push(r[1], r[2], r[3], r[4], q);
         }
         if (rows.length) f.seq = rows[rows.length - 1][0];
         const own = f.own;
         f.own = [];
         for (let i = 0; i < own.length; i += 2) if (own[i + 1] > f.seq) f.own.push(Math.max(own[i], f.seq), own[i + 1]);
-        if (keep.length) {
-          this.reloadTypesIfChanged();
-          const n = keep.length;
-          const seq = new Float64Array(n);
-          const ev: AppendedEvents = {
-            length: n, userIdx: new Int32Array(n), itemIdx: new Int32Array(n), type: new Uint16Array(n), timestamp: new Float64Array(n),
-            typeNames: new Map(this.typeNames()), seq,
-          };
-          for (let i = 0; i < n; i++) {
-            seq[i] = keep[i][0];
-            ev.userIdx[i] = keep[i][1];
-            ev.itemIdx[i] = keep[i][2];
-            ev.type[i] = keep[i][3];
-            ev.timestamp[i] = keep[i][4];
-          }
-          for (const l of this.eventListeners) {
-            try {
-              l(ev);
-            } catch {
-              // a listener's failure is its own; the others still hear the events
-            }
-          }
+        if (heard.length) {
+          this.reloadTypesIfChanged(dv); // types another connection made
+          tell(this.eventListeners, this.appendedEvents(heard));
         }
         if (rows.length === LIMIT) {
           setImmediate(step);
@@ -990,7 +973,13 @@ export class SqliteStore implements Store, BulkLoadable {
   }
 
   private emitAppended(): void {
-    const a = this.appended;
+    const ev = this.appendedEvents(this.appended);
+    this.appended.length = 0;
+    tell(this.eventListeners, ev);
+  }
+
+  /** Events from (user, item, type, ts, seq) quintuples, for the listeners. */
+  private appendedEvents(a: readonly number[]): AppendedEvents {
     const n = a.length / 5;
     const seq = new Float64Array(n);
     const ev: AppendedEvents = {
@@ -1004,14 +993,7 @@ export class SqliteStore implements Store, BulkLoadable {
       ev.timestamp[i] = a[5 * i + 3];
       seq[i] = a[5 * i + 4];
     }
-    a.length = 0;
-    for (const fn of this.eventListeners) {
-      try {
-        fn(ev);
-      } catch {
-        // A listener's failure must not fail a write that is already committed.
-      }
-    }
+    return ev;
   }
 
   async upsertUsers(users: User[]): Promise<BatchResult> {
@@ -1170,25 +1152,12 @@ export class SqliteStore implements Store, BulkLoadable {
     // Without a join on items (a B-tree search per event, as long as the read itself): events
     // of deleted items are dropped by the deleted mask, and item ids come from idx → id memo.
     const cols = 'SELECT e.seq AS seq, e.item_idx AS item_idx, e.type AS type, e.value AS value, e.ts AS ts, e.ext_id, e.request_id, e.scene, e.position, e.device, e.extra FROM events e';
-    const q = this.userQuery(uidx, options, limit, 'seq', cols, undefined, dv);
-    if (!q) return [];
-    let rows = this.stmt(q.sql).raw(true).all(...q.params) as Row[];
-    const del = this.liveDeleted(dv);
-    if (del.count > 0) {
-      const kept = rows.filter((r) => del.mask[r[1] as number] !== 1);
-      if (kept.length === rows.length) {
-        // none deleted
-      } else if (rows.length < limit) rows = kept;
-      else {
-        // Deleted items inside the window: the join gives the `limit` most recent live ones.
-        const j = this.userQuery(uidx, options, limit, 'seq', `${cols} JOIN items i ON i.idx = e.item_idx`, 'i.deleted = 0')!;
-        rows = this.stmt(j.sql).raw(true).all(...j.params) as Row[];
-      }
-    }
+    const rows = this.liveUserRows<Row>(uidx, options, limit, 'seq', cols, 1, dv);
+    if (!rows) return [];
     let names = this.typeNames();
     // A type another connection created after this one read the types: read them again.
     if (rows.some((r) => !names.has(r[2] as number))) {
-      this.reloadTypesIfChanged();
+      this.reloadTypesIfChanged(dv);
       names = this.typeNames();
     }
     return rows.map((r) => {
@@ -1245,21 +1214,8 @@ export class SqliteStore implements Store, BulkLoadable {
     // Served from the covering user indexes without table reads; events of deleted items are
     // dropped here (a join on items cost as much as the read).
     const cols = 'SELECT e.item_idx AS item_idx, e.type AS type, e.value AS value, e.ts AS ts FROM events e';
-    const q = this.userQuery(uidx, options, limit, 'index', cols, undefined, dv);
-    if (!q) return empty;
-    let rows = this.stmt(q.sql).raw(true).all(...q.params) as number[][];
-    const del = this.liveDeleted(dv);
-    if (del.count > 0) {
-      const kept = rows.filter((r) => del.mask[r[0]] !== 1);
-      if (kept.length === rows.length) {
-        // none deleted
-      } else if (rows.length < limit) rows = kept;
-      else {
-        // Deleted items inside the window: the join gives the `limit` most recent live ones.
-        const j = this.userQuery(uidx, options, limit, 'index', `${cols} JOIN items i ON i.idx = e.item_idx`, 'i.deleted = 0')!;
-        rows = this.stmt(j.sql).raw(true).all(...j.params) as number[][];
-      }
-    }
+    const rows = this.liveUserRows<number[]>(uidx, options, limit, 'index', cols, 0, dv);
+    if (!rows) return empty;
     const n = rows.length;
     const h: UserHistory = { length: n, itemIdx: new Int32Array(n), type: new Uint16Array(n), value: new Float64Array(n), timestamp: new Float64Array(n) };
     for (let i = 0; i < n; i++) {
@@ -1270,6 +1226,24 @@ export class SqliteStore implements Store, BulkLoadable {
       h.timestamp[i] = r[3];
     }
     return h;
+  }
+
+  /**
+   * A user's rows (`userQuery`), without the events of deleted items (`item`: the column of the
+   * item index): they are dropped from the read, or, when the read was full (`limit` rows), read
+   * again through a join on items, which gives the `limit` most recent live ones. Null: none of
+   * the asked types was ever stored. `dv`: data_version just read by the caller.
+   */
+  private liveUserRows<R extends unknown[]>(uidx: number, options: TimelineOptions, limit: number, ties: 'seq' | 'index', cols: string, item: number, dv: number): R[] | null {
+    const q = this.userQuery(uidx, options, limit, ties, cols, undefined, dv);
+    if (!q) return null;
+    const rows = this.stmt(q.sql).raw(true).all(...q.params) as R[];
+    const del = this.liveDeleted(dv);
+    if (del.count === 0) return rows;
+    const kept = rows.filter((r) => del.mask[r[item] as number] !== 1);
+    if (kept.length === rows.length || rows.length < limit) return kept;
+    const j = this.userQuery(uidx, options, limit, ties, `${cols} JOIN items i ON i.idx = e.item_idx`, 'i.deleted = 0', dv)!;
+    return this.stmt(j.sql).raw(true).all(...j.params) as R[];
   }
 
   /** Deleted items by index (1: deleted) as of `deletedVersion` / `deletedRevision`; see liveDeleted. */

@@ -152,21 +152,19 @@ export async function readModelArtifact(dir: string, opts: { map?: boolean } = {
   for (const [name, spec] of Object.entries(manifest.arrays)) {
     const Ctor = CTORS[spec.dtype];
     if (!Ctor) throw new Error(`${dir}: array ${name} has unknown dtype ${spec.dtype}`);
-    const bytesWanted = spec.length * Ctor.BYTES_PER_ELEMENT;
-    if (mapper && bytesWanted >= MAP_MIN_BYTES) {
-      const mapped = mapper.mapFile(join(dir, spec.file));
-      if (mapped) {
-        if (mapped.byteLength !== bytesWanted) {
-          throw new Error(`${join(dir, spec.file)}: ${mapped.byteLength} bytes, expected ${spec.length} × ${Ctor.BYTES_PER_ELEMENT}`);
-        }
-        arrays[name] = new Ctor(mapped, 0, spec.length);
-        continue;
-      }
+    const file = join(dir, spec.file);
+    const want = spec.length * Ctor.BYTES_PER_ELEMENT;
+    const sized = (got: number) => {
+      if (got !== want) throw new Error(`${file}: ${got} bytes, expected ${spec.length} × ${Ctor.BYTES_PER_ELEMENT}`);
+    };
+    const mapped = mapper && want >= MAP_MIN_BYTES ? mapper.mapFile(file) : undefined;
+    if (mapped) {
+      sized(mapped.byteLength);
+      arrays[name] = new Ctor(mapped, 0, spec.length);
+      continue;
     }
-    const buf = await readFile(join(dir, spec.file));
-    if (buf.byteLength !== spec.length * Ctor.BYTES_PER_ELEMENT) {
-      throw new Error(`${join(dir, spec.file)}: ${buf.byteLength} bytes, expected ${spec.length} × ${Ctor.BYTES_PER_ELEMENT}`);
-    }
+    const buf = await readFile(file);
+    sized(buf.byteLength);
     const out = new Ctor(spec.length);
     const bytes = new Uint8Array(out.buffer);
     bytes.set(buf);
