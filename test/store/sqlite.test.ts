@@ -98,6 +98,26 @@ describe('SqliteStore specifics', () => {
     db.close();
   });
 
+  it('writes read limits into its statements: any number of distinct limits, each read exact; a limit that is not a number is refused', async () => {
+    const s = await SqliteStore.open(join(dir, 'limits.db'));
+    const evs = [];
+    for (let m = 0; m < 400; m++) evs.push({ userId: 'u', itemId: `i${m}`, type: m % 5 === 0 ? 'impression' : 'view', timestamp: 1000 + m });
+    await s.appendEvents(evs);
+    // More distinct texts than the connection keeps prepared (256): the oldest are evicted and
+    // prepared again when asked for.
+    for (const limit of [...Array.from({ length: 300 }, (_, i) => i), 7, 0, 299]) {
+      const all = await s.timeline('u', { limit });
+      assert.equal(all.length, Math.min(limit, 400));
+      if (limit > 0) assert.equal(all[0].timestamp, 1399);
+      const views = await s.history('u', { types: ['view'], limit });
+      assert.equal(views.length, Math.min(limit, 320));
+    }
+    assert.equal((await s.timeline('u', { limit: 2.7 })).length, 2);
+    await assert.rejects(s.timeline('u', { limit: NaN }), /limit must be a non-negative number/);
+    await assert.rejects(s.history('u', { limit: -1 }), /limit must be a non-negative number/);
+    await s.close();
+  });
+
   it('drops the unread request-id index of older stores at open; a bulk load keeps the page cache it had', async () => {
     const path = join(dir, 'request-index.db');
     const s = await SqliteStore.open(path, { cacheMb: 48 });
