@@ -113,6 +113,21 @@ DROP INDEX IF EXISTS events_user_ts;
 `;
 }
 
+/** SQL terms (each after an AND) for `col` in [from, to), either bound absent; and their parameters. */
+function timeTerms(col: string, from: number | undefined, to: number | undefined): { sql: string; params: number[] } {
+  let sql = '';
+  const params: number[] = [];
+  if (to !== undefined) {
+    sql += ` AND ${col} < ?`;
+    params.push(to);
+  }
+  if (from !== undefined) {
+    sql += ` AND ${col} >= ?`;
+    params.push(from);
+  }
+  return { sql, params };
+}
+
 /** Prepared statements kept per connection (see `stmt`). */
 const MAX_STATEMENTS = 256;
 
@@ -1341,18 +1356,8 @@ export class SqliteStore implements Store, BulkLoadable {
 
   /** The time bounds (and an extra condition) of a user query, as SQL terms. */
   private timeRange(options: TimelineOptions, extra: string | undefined): { sql: string; params: unknown[] } {
-    let sql = '';
-    const params: unknown[] = [];
-    if (options.before !== undefined) {
-      sql += ' AND e.ts < ?';
-      params.push(options.before);
-    }
-    if (options.after !== undefined) {
-      sql += ' AND e.ts >= ?';
-      params.push(options.after);
-    }
-    if (extra) sql += ` AND ${extra}`;
-    return { sql, params };
+    const t = timeTerms('e.ts', options.after, options.before);
+    return extra ? { sql: `${t.sql} AND ${extra}`, params: t.params } : t;
   }
 
   /** Codes of the stored types among `types`; `dv`: data_version just read by the caller. */
@@ -1374,7 +1379,7 @@ export class SqliteStore implements Store, BulkLoadable {
   }
 
   private deletedItems(): Uint8Array {
-    const { items } = { items: Number(this.stmt("SELECT value FROM meta WHERE key = 'next_item_idx'").pluck().get()) };
+    const items = Number(this.stmt("SELECT value FROM meta WHERE key = 'next_item_idx'").pluck().get());
     const mask = new Uint8Array(items);
     for (const idx of this.stmt('SELECT idx FROM items WHERE deleted = 1').pluck().iterate() as Iterable<number>) mask[idx] = 1;
     return mask;
@@ -1392,14 +1397,9 @@ export class SqliteStore implements Store, BulkLoadable {
       if (codes.length === 0) return;
       where += ` AND type IN (${codes.join(', ')})`;
     }
-    if (options.since !== undefined) {
-      where += ' AND ts >= ?';
-      fixed.push(options.since);
-    }
-    if (options.until !== undefined) {
-      where += ' AND ts < ?';
-      fixed.push(options.until);
-    }
+    const t = timeTerms('ts', options.since, options.until);
+    where += t.sql;
+    fixed.push(...t.params);
     const s = this.db.prepare(`SELECT seq, user_idx, item_idx, type, value, ts FROM events WHERE ${where} ORDER BY seq LIMIT ?`).raw(true);
     let after = options.afterSeq ?? 0;
     for (;;) {
