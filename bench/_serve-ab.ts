@@ -5,6 +5,9 @@
  * server CPU milliseconds per request (process.cpuUsage, all threads), p50/p99 and RSS.
  *
  *   node --import tsx bench/_serve-ab.ts --variant name=ROOT[,ENV=V...] ... [--rate R] [--seconds S] [--rounds N]
+ *
+ * A variant's DATA=DIR serves that copy of the data directory (funnel.db and the models)
+ * instead of --data's: a checkout that refuses a store of another schema version gets its own.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -39,7 +42,9 @@ const acc = new Map<string, number[]>();
 for (let r = 0; r < rounds; r++) {
   for (const v of variants) {
     const script = v.root.endsWith('.ts') ? v.root : join(v.root, 'bench', '_serve-server.ts');
-    const server = fork(script, [db, models], { cwd: v.root.endsWith('.ts') ? process.cwd() : v.root, execArgv: ['--import', 'tsx', ...(v.env.EXECARGV ? v.env.EXECARGV.split(' ') : [])], env: { ...process.env, ...v.env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // DATA=dir: this variant's own copy of the data (e.g. a store another schema version needs)
+    const vdata = v.env.DATA;
+    const server = fork(script, vdata ? [join(vdata, 'funnel.db'), join(vdata, 'models-index-hnsw-m16-efc100-b4')] : [db, models], { cwd: v.root.endsWith('.ts') ? process.cwd() : v.root, execArgv: ['--import', 'tsx', ...(v.env.EXECARGV ? v.env.EXECARGV.split(' ') : [])], env: { ...process.env, ...v.env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const ready = await ask<{ port: number; startSeconds: number }>(server, undefined, 'ready');
     await ask(load, { type: 'run', port: ready.port, rate: 200, seconds: 3, users, k: 20, connections: 64, seed: 99 + r }, 'result');
     const a = await ask<{ cpu: NodeJS.CpuUsage; rss: number; profile: Record<string, { mean_ms: number }> }>(server, { type: 'stats' }, 'stats');

@@ -149,10 +149,11 @@ export type Served = ServedImpressions & { itemIds: string[] };
 /**
  * Impressions are buffered and written every `flushMs` (or as soon as `maxBuffer` wait), in
  * transactions of at most `chunk` events with the event loop free between them. A write holds
- * the loop (the SQLite driver is synchronous; 3–10 µs per impression on a 1M-item store, the
- * upper end while the store's id cache is cold), so one transaction of 5,000 would hold every
- * request in flight for ~20 ms (the p99); chunks of 500 held it 2–5 ms, chunks of 100 hold it
- * ~0.3–1 ms, for a few percent more write time than one large transaction.
+ * the loop (the SQLite driver is synchronous; when each impression was a row, 3–10 µs per
+ * impression on a 1M-item store, the upper end while the store's id cache is cold: one
+ * transaction of 5,000 held every request in flight for ~20 ms (the p99), chunks of 500 held it
+ * 2–5 ms, chunks of 100 ~0.3–1 ms, for a few percent more write time than one large
+ * transaction). The SQLite store now writes a response as one row (~2 µs per impression).
  */
 export class ImpressionLog {
   private buf: Served[] = [];

@@ -5,7 +5,7 @@
  */
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { isBulkLoadable, type Store, type EventBatch } from '../../src/store/types.js';
+import { isBulkLoadable, type BatchResult, type Store, type EventBatch } from '../../src/store/types.js';
 import type { Event } from '../../src/data/model.js';
 
 export interface StoreHarness {
@@ -167,6 +167,75 @@ export function storeConformance(name: string, h: StoreHarness): void {
       assert.deepEqual(tl.map(({ seq: _s, userIdx: _u, userId: _i, ...rest }) => rest), twin.map(({ seq: _s, userIdx: _u, userId: _i, ...rest }) => rest));
       assert.equal(tl.length, 2);
       assert.equal((await store.timeline('fresh-user'))[0].context?.requestId, 'req-2', 'an unknown user is created as by appendEvents');
+    });
+
+    it('reads served impressions as the equivalent events everywhere: timelines, histories, scans, counts, listeners', async (t) => {
+      if (!store.appendServed) return t.skip('this store has no appendServed');
+      // A twin store gets every response as the equivalent impression events (appendEvents).
+      const twin = await h.create();
+      try {
+        let seed = 7;
+        const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+        const items = Array.from({ length: 40 }, (_, i) => `i${i}`);
+        // Same item indices in both: every item first seen in the same order.
+        for (const s of [store, twin]) await s.appendEvents(items.map((i) => ev('seeder', i, 'view', 0)));
+        const idx = await Promise.all(items.map((i) => store.itemIndex(i)));
+        assert.deepEqual(await Promise.all(items.map((i) => twin.itemIndex(i))), idx);
+        const heard: string[][] = [[], []];
+        const offs = [store, twin].map((s, k) => s.onEvents?.((b) => { for (let i = 0; i < b.length; i++) heard[k].push(`${b.userIdx[i]}:${b.itemIdx[i]}:${b.type[i]}:${b.timestamp[i]}`); }));
+        const users = ['heavy', 'light', 'other'];
+        for (let step = 0; step < 120; step++) {
+          const user = users[rnd(5) < 3 ? 0 : 1 + rnd(2)];
+          const minute = 1 + rnd(40); // few distinct minutes: many ties
+          if (rnd(3) === 0) {
+            const e = ev(user, items[rnd(40)], ['view', 'click', 'purchase'][rnd(3)], minute, rnd(2) ? { value: rnd(5) } : {});
+            for (const s of [store, twin]) await s.appendEvents([e]);
+            continue;
+          }
+          const n = 1 + rnd(12);
+          const served = Array.from({ length: n }, () => rnd(40));
+          const sources = served.map(() => (rnd(3) === 0 ? '' : `led:${rnd(9)}:0.5|popular:${rnd(9)}:0.1`));
+          const requestId = `req-${step}`;
+          const r: BatchResult = await store.appendServed!([{ userId: user, items: Int32Array.from(served, (i) => idx[i]), timestamp: T0 + minute * 60_000, requestId, scene: 'home', sources }]);
+          assert.deepEqual([r.accepted, r.errors.length], [n, 0]);
+          await twin.appendEvents(served.map((i, position) => ev(user, items[i], 'impression', minute, { context: { requestId, position, scene: 'home', ...(sources[position] ? { sources: sources[position] } : {}) } })));
+        }
+        for (const off of offs) off?.();
+        if (store.onEvents) assert.deepEqual(heard[0], heard[1], 'listeners hear every impression');
+        for (const s of [store, twin]) await s.deleteItem('i7');
+        const strip = (evs: Awaited<ReturnType<Store['timeline']>>) => evs.map(({ seq: _s, ...rest }) => rest);
+        for (let q = 0; q < 60; q++) {
+          const user = users[q % 3];
+          const want = ['impression', 'view', 'click', 'purchase'].filter(() => rnd(2) === 1);
+          const opts = {
+            ...(want.length ? { types: want } : {}),
+            limit: 1 + rnd(q % 2 ? 15 : 300),
+            ...(rnd(3) === 0 ? { before: T0 + rnd(40) * 60_000 } : {}),
+            ...(rnd(3) === 0 ? { after: T0 + rnd(20) * 60_000 } : {}),
+          };
+          const label = `${user} ${JSON.stringify(opts)}`;
+          const tl = await store.timeline(user, opts);
+          assert.deepEqual(strip(tl), strip(await twin.timeline(user, opts)), `timeline ${label}`);
+          assert.ok(tl.every((e) => e.itemId !== 'i7'), 'deleted items are dropped');
+          const [a, b] = [await store.history(user, opts), await twin.history(user, opts)];
+          assert.deepEqual([a.itemIdx, a.type, a.timestamp, a.value].map((x) => Array.from(x)), [b.itemIdx, b.type, b.timestamp, b.value].map((x) => Array.from(x)), `history ${label}`);
+        }
+        // One log entry per response: its impressions share a seq.
+        const all = await store.timeline('heavy', { types: ['impression'], limit: 10_000 });
+        const seqOf = new Map<unknown, Set<number>>();
+        for (const e of all) (seqOf.get(e.context?.requestId) ?? seqOf.set(e.context?.requestId, new Set()).get(e.context?.requestId)!).add(e.seq);
+        assert.ok(seqOf.size > 10 && [...seqOf.values()].every((x) => x.size === 1));
+        for (const opts of [{}, { types: ['impression'] }, { types: ['view', 'impression'], since: T0 + 10 * 60_000, until: T0 + 30 * 60_000, batchSize: 7 }]) {
+          const [a, b] = [await collect(store.scanEvents(opts)), await collect(twin.scanEvents(opts))];
+          assert.ok(a.item.length > 0);
+          assert.deepEqual([a.user, a.item, a.type, a.ts], [b.user, b.item, b.type, b.ts], `scan ${JSON.stringify(opts)}`);
+          for (let i = 1; i < a.seq.length; i++) assert.ok(a.seq[i] >= a.seq[i - 1], 'in log order');
+        }
+        const [ca, cb] = [await store.counts(), await twin.counts()];
+        assert.deepEqual([ca.events, ca.eventsByType], [cb.events, cb.eventsByType]);
+      } finally {
+        await twin.close();
+      }
     });
 
     it('answers history and timeline reads like a brute-force scan (types, ties, limits, bounds, deleted items)', async () => {

@@ -265,6 +265,64 @@ describe('SqliteStore specifics', () => {
     await Promise.all([a.close(), b.close(), quiet.close()]);
   });
 
+  it('stores a served response as one row, and hears the responses another connection serves one impression per item', async () => {
+    const path = join(dir, 'packed.db');
+    const a = await SqliteStore.open(path, { followMs: 20 });
+    const b = await SqliteStore.open(path);
+    await b.upsertItems([{ id: 'i1' }, { id: 'i2' }, { id: 'i3' }]);
+    await b.upsertUsers([{ id: 'u1' }]);
+    const ix = await Promise.all(['i1', 'i2', 'i3'].map((i) => b.itemIndex(i)));
+    const heard: string[] = [];
+    const off = a.onEvents((e) => {
+      for (let i = 0; i < e.length; i++) heard.push(`${e.itemIdx[i]}@${e.seq![i]}`);
+    });
+    const r = await b.appendServed([
+      { userId: 'u1', items: Int32Array.from([ix[2], ix[0], ix[1]]), timestamp: 1000, requestId: 'r1', scene: 'home', sources: ['', 'led:0:1', ''] },
+      { userId: 'u1', items: Int32Array.from([ix[1]]), timestamp: 2000, requestId: 'r2', scene: 'home', sources: [''] },
+    ]);
+    assert.equal(r.accepted, 4);
+    for (let t = 0; t < 200 && heard.length < 4; t++) await new Promise((res) => setTimeout(res, 10));
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(path, { readonly: true });
+    const rows = db.prepare("SELECT seq, item_idx, request_id, position, extra, length(items) AS bytes FROM events WHERE type = (SELECT code FROM event_types WHERE name = 'impression') ORDER BY seq").all() as { seq: number; item_idx: number; request_id: string; position: number | null; extra: string | null; bytes: number }[];
+    db.close();
+    assert.deepEqual(rows.map((x) => [x.item_idx, x.request_id, x.position, x.extra, x.bytes]), [[ix[2], 'r1', null, '["","led:0:1",""]', 12], [ix[1], 'r2', null, null, 4]]);
+    assert.deepEqual(heard, [`${ix[2]}@${rows[0].seq}`, `${ix[0]}@${rows[0].seq}`, `${ix[1]}@${rows[0].seq}`, `${ix[1]}@${rows[1].seq}`]);
+    const tl = await a.timeline('u1', { types: ['impression'] });
+    assert.deepEqual(tl.map((e) => [e.itemId, e.context]), [
+      ['i2', { requestId: 'r2', scene: 'home', position: 0 }],
+      ['i2', { requestId: 'r1', scene: 'home', position: 2 }],
+      ['i1', { requestId: 'r1', scene: 'home', position: 1, sources: 'led:0:1' }],
+      ['i3', { requestId: 'r1', scene: 'home', position: 0 }],
+    ]);
+    assert.deepEqual((await a.counts()).eventsByType, { impression: 4 });
+    off();
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('upgrades a version-1 store (one row per impression) at open, and reads both kinds of rows; read-only, it reads it as it is', async () => {
+    const path = join(dir, 'v1.db');
+    const s = await SqliteStore.open(path);
+    await s.appendEvents([{ userId: 'u1', itemId: 'i1', type: 'impression', timestamp: 1000, context: { requestId: 'old', position: 0 } }]);
+    await s.close();
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(path);
+    db.exec("ALTER TABLE events DROP COLUMN items; UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+    db.close();
+    const ro = await SqliteStore.open(path, { readonly: true });
+    assert.deepEqual((await ro.timeline('u1')).map((e) => e.context?.requestId), ['old']);
+    assert.equal((await ro.counts()).events, 1);
+    await ro.close();
+    const up = await SqliteStore.open(path);
+    await up.appendServed([{ userId: 'u1', items: Int32Array.from([await up.itemIndex('i1'), await up.itemIndex('i1')]), timestamp: 2000, requestId: 'new', scene: 's', sources: ['', ''] }]);
+    assert.deepEqual((await up.timeline('u1')).map((e) => `${e.context?.requestId}:${e.context?.position}`), ['new:1', 'new:0', 'old:0']);
+    assert.equal((await up.history('u1', { types: ['impression'] })).length, 3);
+    await up.close();
+    const check = new Database(path, { readonly: true });
+    assert.equal(check.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get(), '2');
+    check.close();
+  });
+
   it("tells its listeners each stored event's seq, on the multi-row insert path too", async () => {
     const s = await SqliteStore.open(join(dir, 'heard-seq.db'));
     await s.upsertItems([{ id: 'i1' }]);
