@@ -191,9 +191,8 @@ export class Funnel {
     const t0 = performance.now();
     const outputs = await Promise.all(this.generators.map((g) => g.generator.generate(ctx, g.quota)));
     const t1 = performance.now();
-    const allow = ctx.allow;
-    const exclude = ctx.exclude;
-    const candidates = mergeCandidates(this.names, outputs, (item) => !exclude.has(item) && (!allow || allow(item)), this.filtered);
+    const { allow, exclude, mask } = ctx;
+    const candidates = mergeCandidates(this.names, outputs, (item) => !(mask && mask[item] !== 1) && !exclude.has(item) && (!allow || allow(item)), this.filtered);
     const t2 = performance.now();
     const scores = await this.scorer.score(ctx, candidates);
     if (this.rules.length === 0 && !ctx.debug) {
@@ -236,7 +235,7 @@ export class StaticListGenerator implements CandidateGenerator {
     const scores: number[] = [];
     for (let i = 0; i < this.items.length && items.length < k; i++) {
       const it = this.items[i];
-      if (ctx.exclude.has(it) || (ctx.allow && !ctx.allow(it))) continue;
+      if ((ctx.mask && ctx.mask[it] !== 1) || ctx.exclude.has(it) || (ctx.allow && !ctx.allow(it))) continue;
       items.push(it);
       scores.push(this.scores[i]);
     }

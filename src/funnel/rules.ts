@@ -687,7 +687,7 @@ class PinRule extends TracedRule {
       if (!x) {
         const it = p.item;
         const cat = this.catalog;
-        const allowed = this.inject && !ctx.exclude.has(it) && (!ctx.allow || ctx.allow(it)) && (!cat || (it < cat.size && cat.available[it] === 1));
+        const allowed = this.inject && !ctx.exclude.has(it) && !(ctx.mask && ctx.mask[it] !== 1) && (!ctx.allow || ctx.allow(it)) && (!cat || (it < cat.size && cat.available[it] === 1));
         if (!allowed) continue;
         const at = Math.min(p.position, out.length);
         const neighbour = out[at] ?? out[at - 1];

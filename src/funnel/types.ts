@@ -25,6 +25,11 @@ export interface RequestContext {
   exclude: Set<number>;
   /** Item-level predicate from the request's filters, or undefined when there are none. */
   allow?: (item: number) => boolean;
+  /**
+   * Items servable only where mask[item] === 1 (none beyond its length): the catalogue's
+   * availability, one byte per item, checked before `allow`. Absent: no mask.
+   */
+  mask?: Uint8Array;
   debug: boolean;
 }
 
@@ -37,12 +42,12 @@ export interface GeneratorOutput {
 export interface CandidateGenerator {
   readonly name: string;
   /**
-   * True when every item `generate` returns is known to pass `ctx.exclude` and `ctx.allow`
+   * True when every item `generate` returns is known to pass `ctx.exclude`, `ctx.mask` and `ctx.allow`
    * (the built-in generators): the merge then does not check them again. Otherwise the merge
    * drops the items that do not pass.
    */
   readonly filtered?: boolean;
-  /** Up to `k` items that pass `ctx.exclude` and `ctx.allow`, best first. */
+  /** Up to `k` items that pass `ctx.exclude`, `ctx.mask` and `ctx.allow`, best first. */
   generate(ctx: RequestContext, k: number): GeneratorOutput | Promise<GeneratorOutput>;
 }
 

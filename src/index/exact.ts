@@ -168,7 +168,7 @@ export class ExactIndex implements VectorIndex {
     if (this.scratch.length < n) this.scratch = new Float32Array(Math.max(n, this.scratch.length * 2));
     const s = this.scratch;
     kernels.sgemm(false, true, 1, n, this.dim, 1, query, this.vectors, 0, s);
-    const { exclude, allow } = filter;
+    const { exclude, allow, mask } = filter;
     const ex = exclude && exclude.size > 0 ? exclude : undefined;
     const heap = this.heap.reset(k);
     const state = this.state;
@@ -177,7 +177,7 @@ export class ExactIndex implements VectorIndex {
       if (state[i] !== ACTIVE) continue;
       const v = s[i] + b[i];
       if (!heap.wouldTake(v, i)) continue;
-      if ((ex && ex.has(i)) || (allow && !allow(i))) continue;
+      if ((mask && mask[i] !== 1) || (ex && ex.has(i)) || (allow && !allow(i))) continue;
       heap.push(v, i);
     }
     return heap.drain();

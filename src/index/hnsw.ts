@@ -85,7 +85,7 @@ import { ExactIndex } from './exact.js';
 import { readMeta, readUint8, writeArray, writeMeta } from './io.js';
 import { augmentItemInto, itemNorm2 } from './mips.js';
 import { EMPTY_RESULT, TopK } from './select.js';
-import { ABSENT, UNAVAILABLE, checkItems, checkQuery, defaultIds, type SearchFilter, type SearchResult, type VectorIndex } from './types.js';
+import { ABSENT, ACTIVE, UNAVAILABLE, checkItems, checkQuery, defaultIds, type SearchFilter, type SearchResult, type VectorIndex } from './types.js';
 
 const FORMAT = 2;
 const NO_BAND = 255;
@@ -397,6 +397,7 @@ export class HnswIndex implements VectorIndex {
     if (k === 0 || size === 0) return EMPTY_RESULT;
     const ex = filter.exclude && filter.exclude.size > 0 ? filter.exclude : undefined;
     const allow = filter.allow;
+    const mask = filter.mask;
     const want = k + (ex ? ex.size : 0);
     // Asking for a large share of the catalogue: the exact scan is as fast and exact.
     if (want * 4 >= size) {
@@ -435,17 +436,17 @@ export class HnswIndex implements VectorIndex {
           g.setEf(PROBE);
           const n = g.search(q, PROBE, this.labelRoom(PROBE), this.values, null, true);
           this.stats.probes++;
-          low = this.offer(this.labels, this.values, n, b, ex, allow);
+          low = this.offer(this.labels, this.values, n, b, ex, allow, mask);
           if (low < heap.worstScore()) continue; // items not fetched score <= low
           probed = new Set(this.labels.subarray(0, n));
         }
         g.setEf(Math.max(this.opts.efSearch, f));
         const n = g.search(q, f, this.labelRoom(f), this.values, null, true);
         this.stats.bandsSearched++;
-        low = this.offer(this.labels, this.values, n, b, ex, allow, probed);
+        low = this.offer(this.labels, this.values, n, b, ex, allow, mask, probed);
         if (f < count && low > floor) floor = low;
       }
-      this.scanOverflow(query, heap, ex, allow);
+      this.scanOverflow(query, heap, ex, allow, mask);
       if (heap.size >= k && heap.worstScore() >= floor) {
         this.stats.overfetch++;
         return heap.drain();
@@ -459,14 +460,14 @@ export class HnswIndex implements VectorIndex {
       const kb = Math.min(k, g.getMaxElements());
       g.setEf(Math.max(this.opts.efSearch, kb));
       const labels = this.labelRoom(kb);
-      const n = g.search(q, kb, labels, null, (id: number) => this.bandOf[id] === b && exact.has(id) && !(ex && ex.has(id)) && (!allow || allow(id)));
+      const n = g.search(q, kb, labels, null, (id: number) => this.bandOf[id] === b && exact.has(id) && !(mask && mask[id] !== 1) && !(ex && ex.has(id)) && (!allow || allow(id)));
       for (let p = 0; p < n; p++) {
         const id = labels[p];
         const s = exact.scoreOf(query, id);
         if (heap.wouldTake(s, id)) heap.push(s, id);
       }
     }
-    this.scanOverflow(query, heap, ex, allow);
+    this.scanOverflow(query, heap, ex, allow, mask);
     if (heap.size >= k) {
       this.stats.filtered++;
       return heap.drain();
@@ -533,27 +534,48 @@ export class HnswIndex implements VectorIndex {
    * filters applied, `skip` already offered; returns the lowest score among them (Infinity
    * when none). Items moved to another band or removed since are skipped.
    */
-  private offer(ids: Int32Array, scores: Float32Array, count: number, b: number, ex: ReadonlySet<number> | undefined, allow: ((id: number) => boolean) | undefined, skip?: Set<number>): number {
+  private offer(ids: Int32Array, scores: Float32Array, count: number, b: number, ex: ReadonlySet<number> | undefined, allow: ((id: number) => boolean) | undefined, mask: Uint8Array | undefined, skip?: Set<number>): number {
     const heap = this.heap;
-    const exact = this.exact;
     const bandOf = this.bandOf;
+    const state = this.exact.states();
+    if (this.live.length < count) this.live = new Uint8Array(2 * count);
+    const live = this.live;
+    // First every candidate's band, presence and mask bytes, in a loop of independent loads: the
+    // CPU overlaps their cache misses (catalogue-sized arrays, evicted by the graph walk), which
+    // the loop below, branching on each, took one after the other (−6% per 1M-item search).
+    // live: 0 not in this band, 1 in it but masked out, 2 in it and servable.
+    if (mask) {
+      for (let p = 0; p < count; p++) {
+        const id = ids[p];
+        live[p] = bandOf[id] === b && state[id] === ACTIVE ? 1 + (mask[id] === 1 ? 1 : 0) : 0;
+      }
+    } else {
+      for (let p = 0; p < count; p++) {
+        const id = ids[p];
+        live[p] = bandOf[id] === b && state[id] === ACTIVE ? 2 : 0;
+      }
+    }
     let low = Infinity;
     for (let p = 0; p < count; p++) {
+      const l = live[p];
+      if (l === 0) continue;
       const id = ids[p];
-      if (bandOf[id] !== b || !exact.has(id)) continue;
       const s = scores[p];
+      // The lowest score fetched bounds the items not fetched, masked or not.
       if (s < low) low = s;
-      if (skip && skip.has(id)) continue;
+      if (l === 1 || (skip && skip.has(id))) continue;
       if (!heap.wouldTake(s, id)) continue;
       if ((ex && ex.has(id)) || (allow && !allow(id))) continue;
       heap.push(s, id);
     }
     return low;
   }
+  /** Scratch of `offer`: whether each candidate is live in the band searched. */
+  private live = new Uint8Array(256);
 
-  private scanOverflow(query: Float32Array, heap: TopK, ex: ReadonlySet<number> | undefined, allow: ((id: number) => boolean) | undefined): void {
+  private scanOverflow(query: Float32Array, heap: TopK, ex: ReadonlySet<number> | undefined, allow: ((id: number) => boolean) | undefined, mask: Uint8Array | undefined): void {
     for (const id of this.overflow) {
-      if (!this.exact.has(id)) continue;
+      if (!this.exact.has(id) || (mask && mask[id] !== 1)) continue;
       const s = this.exact.scoreOf(query, id);
       if (!heap.wouldTake(s, id)) continue;
       if ((ex && ex.has(id)) || (allow && !allow(id))) continue;

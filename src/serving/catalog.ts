@@ -126,6 +126,11 @@ export class StoreCatalog implements ServingCatalog {
     return this.snap.itemIndex(id);
   }
 
+  /** 1 per servable item (length `size`), 0 otherwise: the current snapshot's; do not modify. */
+  servableMask(): Uint8Array {
+    return this.snap.available;
+  }
+
   servable(item: number): boolean {
     return item >= 0 && item < this.snap.size && this.snap.available[item] === 1;
   }

@@ -30,7 +30,7 @@ export class LedGenerator implements CandidateGenerator {
     const t0 = prof ? performance.now() : 0;
     const u = this.led.encodeUser(ctx.history);
     const t1 = prof ? performance.now() : 0;
-    const r = this.index.search(u, k, { exclude: ctx.exclude, allow: ctx.allow });
+    const r = this.index.search(u, k, { exclude: ctx.exclude, allow: ctx.allow, mask: ctx.mask });
     if (prof) {
       prof.add('encode', t1 - t0);
       prof.add('ann', performance.now() - t1);
@@ -76,6 +76,7 @@ export class ItemKnnGenerator implements CandidateGenerator {
     const vals = this.vals;
     const touched = this.touched;
     const slots = this.slots;
+    const { exclude, allow, mask } = ctx;
     let m = 0;
     for (let p = 0; p < n; p++) {
       const item = h[p];
@@ -85,7 +86,7 @@ export class ItemKnnGenerator implements CandidateGenerator {
       const len = Math.min(k, nb.items.length);
       for (let q = 0; q < len; q++) {
         const j = nb.items[q];
-        if (ctx.exclude.has(j) || (ctx.allow && !ctx.allow(j))) continue;
+        if ((mask && mask[j] !== 1) || exclude.has(j) || (allow && !allow(j))) continue;
         const s = table.slot(j);
         if (s < 0) {
           vals[~s] = w * nb.scores[q];
@@ -113,9 +114,10 @@ export class RankedListGenerator implements CandidateGenerator {
     const { items, scores } = this.list();
     const outI: number[] = [];
     const outS: number[] = [];
+    const { exclude, allow, mask } = ctx;
     for (let p = 0; p < items.length && outI.length < k; p++) {
       const it = items[p];
-      if (ctx.exclude.has(it) || (ctx.allow && !ctx.allow(it))) continue;
+      if ((mask && mask[it] !== 1) || exclude.has(it) || (allow && !allow(it))) continue;
       outI.push(it);
       outS.push(scores[p]);
     }

@@ -31,6 +31,8 @@ export interface ServingCatalog {
   index(id: string): number;
   /** Exists, not deleted, available. */
   servable(item: number): boolean;
+  /** Optional: `servable` as bytes (1: servable; length `size`), for the generators' tight loops. */
+  servableMask?(): Uint8Array;
   /** NaN when unknown. */
   price(item: number): number;
   hasCategory(item: number, category: string): boolean;
@@ -334,17 +336,24 @@ export class RecommendationService {
     const cats = f.categories?.length ? f.categories : undefined;
     const availableOnly = f.availableOnly !== false;
     const cat = this.catalog;
-    const allow = (item: number): boolean => {
-      if (item >= cat.size) return false;
-      if (availableOnly ? !cat.servable(item) : cat.id(item) === undefined) return false;
-      if (f.minPrice !== undefined || f.maxPrice !== undefined) {
-        const p = cat.price(item);
-        if (Number.isNaN(p) || (f.minPrice !== undefined && p < f.minPrice) || (f.maxPrice !== undefined && p > f.maxPrice)) return false;
-      }
-      if (cats && !cats.some((c) => cat.hasCategory(item, c))) return false;
-      return true;
-    };
-    const ctx: RequestContext = { history, k, scene: sceneName, now, exclude, allow, debug: Boolean(req.debug), ...(req.userId ? { userId: req.userId } : {}) };
+    // Availability as the catalogue's byte mask (checked by the generators in tight loops); a
+    // predicate only for what a byte cannot say: price, categories, or every known item.
+    const priced = f.minPrice !== undefined || f.maxPrice !== undefined;
+    const mask = availableOnly && cat.servableMask ? cat.servableMask() : undefined;
+    const allow =
+      !mask || priced || cats
+        ? (item: number): boolean => {
+            if (item >= cat.size) return false;
+            if (mask ? false : availableOnly ? !cat.servable(item) : cat.id(item) === undefined) return false;
+            if (priced) {
+              const p = cat.price(item);
+              if (Number.isNaN(p) || (f.minPrice !== undefined && p < f.minPrice) || (f.maxPrice !== undefined && p > f.maxPrice)) return false;
+            }
+            if (cats && !cats.some((c) => cat.hasCategory(item, c))) return false;
+            return true;
+          }
+        : undefined;
+    const ctx: RequestContext = { history, k, scene: sceneName, now, exclude, ...(allow ? { allow } : {}), ...(mask ? { mask } : {}), debug: Boolean(req.debug), ...(req.userId ? { userId: req.userId } : {}) };
     // The ranker reads the user's profile by dense index (unknown users: -1, population features only).
     if (req.userId && this.rankerScenes.has(sceneName)) ctx.userIdx = await this.store.userIndex(req.userId);
     const result = await funnel.recommend(ctx);

@@ -86,6 +86,11 @@ describe('funnel pipeline', () => {
     const f = new Funnel({ generators: [{ generator: gen('a', [1, 2, 3, 4, 5]), quota: 3 }, { generator: gen('b', [9, 8]), quota: 5, weight: 10 }] });
     const r = await f.recommend(ctx({ k: 3, exclude: new Set([2]), allow: (i) => i !== 8 }));
     assert.deepEqual(r.items.map((x) => x.item), [9, 1, 3]);
+    // an availability mask: 9 masked out; 3 beyond its end
+    const m = await f.recommend(ctx({ k: 5, exclude: new Set([2]), mask: Uint8Array.from({ length: 3 }, () => 1) }));
+    assert.deepEqual(m.items.map((x) => x.item), [1]);
+    const m2 = await f.recommend(ctx({ k: 5, exclude: new Set([2]), mask: Uint8Array.from({ length: 10 }, (_, i) => (i === 9 ? 0 : 1)) }));
+    assert.deepEqual(m2.items.map((x) => x.item), [8, 1, 3, 4]);
     const s = new RankFusionScorer({ b: 2 }, 0);
     assert.deepEqual([...s.score(ctx(), [{ item: 1, sources: [{ generator: 'b', rank: 0, score: 0 }, { generator: 'a', rank: 1, score: 0 }] }])], [2.5]);
   });

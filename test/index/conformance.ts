@@ -83,6 +83,7 @@ export function indexConformance(name: string, h: IndexHarness): void {
       const u = q(2, 1);
       assert.deepEqual(Array.from(idx.search(u, 2, { exclude: new Set([0]) }).ids), [2, 1]);
       assert.deepEqual(Array.from(idx.search(u, 4, { allow: (i) => i % 2 === 1 }).ids), [1, 3]);
+      assert.deepEqual(Array.from(idx.search(u, 4, { mask: Uint8Array.of(0, 1, 1) }).ids), [2, 1], 'mask: 1 servable, 0 or beyond it not');
       idx.setAvailable([2], false);
       assert.equal(idx.size, 3);
       assert.equal(idx.has(2), false);
@@ -174,6 +175,11 @@ export function indexConformance(name: string, h: IndexHarness): void {
         // Selective filter: 40 items pass; the graph alone cannot find them all.
         { k: 20, filter: { allow: (i) => i % 100 === 7 }, ok: (i) => i % 100 === 7 },
         { k: 50, filter: { allow: (i) => i % 100 === 7 }, ok: (i) => i % 100 === 7 },
+        // A byte mask (availability), alone, with a predicate, and selective; items beyond it are out.
+        { k: 10, filter: { mask: Uint8Array.from({ length: n }, (_, i) => (i % 4 === 1 ? 1 : 0)) }, ok: (i) => i % 4 === 1 },
+        { k: 10, filter: { mask: Uint8Array.from({ length: n }, (_, i) => (i % 2 ? 1 : 0)), allow: (i) => i % 3 === 0 }, ok: (i) => i % 2 === 1 && i % 3 === 0 },
+        { k: 30, filter: { mask: Uint8Array.from({ length: n }, (_, i) => (i % 100 === 7 ? 1 : 0)) }, ok: (i) => i % 100 === 7 },
+        { k: 10, filter: { mask: new Uint8Array(n / 2).fill(1) }, ok: (i) => i < n / 2 },
       ];
       for (const c of cases) {
         let sum = 0;

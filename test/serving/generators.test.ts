@@ -26,7 +26,9 @@ describe('ItemKnnGenerator', () => {
         const history = Int32Array.from({ length: 1 + rng.int(12) }, () => rng.int(2000));
         const exclude = new Set<number>(Array.from({ length: 30 }, () => rng.int(2000)));
         const allow = q % 2 ? (i: number) => i % 7 !== 0 : undefined;
-        const ctx: RequestContext = { history, k: 10, scene: 's', now: 0, exclude, ...(allow ? { allow } : {}), debug: false };
+        // an availability mask on a third of the queries (items past its end are out too)
+        const mask = q % 3 === 0 ? Uint8Array.from({ length: 1900 }, (_, i) => (i % 5 === 2 ? 0 : 1)) : undefined;
+        const ctx: RequestContext = { history, k: 10, scene: 's', now: 0, exclude, ...(allow ? { allow } : {}), ...(mask ? { mask } : {}), debug: false };
         const got = gen.generate(ctx, k);
         // Brute force: a Map in order of first appearance, then best first (ties: first seen).
         const sum = new Map<number, number>();
@@ -34,7 +36,7 @@ describe('ItemKnnGenerator', () => {
           const nb = knn.neighboursOf(history[p]);
           for (let r = 0; r < Math.min(k, nb.items.length); r++) {
             const j = nb.items[r];
-            if (exclude.has(j) || (allow && !allow(j))) continue;
+            if (exclude.has(j) || (allow && !allow(j)) || (mask && mask[j] !== 1)) continue;
             sum.set(j, (sum.get(j) ?? 0) + nb.scores[r] / (1 + p));
           }
         }
