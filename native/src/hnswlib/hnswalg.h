@@ -358,8 +358,13 @@ class HierarchicalNSW : public AlgorithmInterface<dist_t> {
         vl_type *visited_array = vl->mass;
         vl_type visited_array_tag = vl->curV;
 
-        std::priority_queue<std::pair<dist_t, tableint>, std::vector<std::pair<dist_t, tableint>>, CompareByFirst> top_candidates;
-        std::priority_queue<std::pair<dist_t, tableint>, std::vector<std::pair<dist_t, tableint>>, CompareByFirst> candidate_set;
+        // FUNNEL: both queues start with room for a typical search (grown by doubling, they were
+        // ~16 allocations per search).
+        std::vector<std::pair<dist_t, tableint>> top_room, candidate_room;
+        top_room.reserve(ef + 1);
+        candidate_room.reserve(2 * ef + maxM0_);
+        std::priority_queue<std::pair<dist_t, tableint>, std::vector<std::pair<dist_t, tableint>>, CompareByFirst> top_candidates(CompareByFirst(), std::move(top_room));
+        std::priority_queue<std::pair<dist_t, tableint>, std::vector<std::pair<dist_t, tableint>>, CompareByFirst> candidate_set(CompareByFirst(), std::move(candidate_room));
 
         dist_t lowerBound;
         if (bare_bone_search || 
