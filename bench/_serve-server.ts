@@ -11,7 +11,8 @@
  *   node --import tsx bench/_serve-server.ts DB MODELS
  *
  * FUNNEL_CPU_PROFILE=FILE / FUNNEL_HEAP_PROFILE=FILE: V8 CPU / sampling heap profiles of the
- * serving period, written when the bench stops the server.
+ * serving period, written when the bench stops the server. FUNNEL_TRACE_MEM=1: memory and
+ * garbage collections every second, on stderr.
  */
 import { buildApp } from '../src/server/app.js';
 import { defaultConfig } from '../src/server/config.js';
@@ -72,6 +73,22 @@ async function stopProfile(): Promise<void> {
   await new Promise<void>((r) => session!.post('Profiler.stop', (err, res) => { if (!err) writeFileSync(cpuProfile, JSON.stringify(res.profile)); r(); }));
 }
 servingProfile.reset();
+// FUNNEL_TRACE_MEM=1: every second, memory and the garbage collections since (to stderr).
+if (process.env.FUNNEL_TRACE_MEM === '1') {
+  const { PerformanceObserver } = await import('node:perf_hooks');
+  const gcs: string[] = [];
+  const kinds: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weak' };
+  new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) gcs.push(`${kinds[((e as unknown as { detail: { kind: number } }).detail).kind] ?? '?'} ${e.duration.toFixed(1)}ms`);
+  }).observe({ entryTypes: ['gc'] });
+  const t = setInterval(() => {
+    const m = process.memoryUsage();
+    const big = gcs.filter((g) => !g.startsWith('minor'));
+    console.error(`mem: rss ${(m.rss / 1e6).toFixed(0)} heap ${(m.heapUsed / 1e6).toFixed(0)}/${(m.heapTotal / 1e6).toFixed(0)} external ${(m.external / 1e6).toFixed(0)} MB; gc ${gcs.length} (${big.join(', ')})`);
+    gcs.length = 0;
+  }, 1000);
+  t.unref();
+}
 // Event-loop delay (how long a ready callback waited): stalls show here as the latency tail.
 const loop = monitorEventLoopDelay({ resolution: 5 });
 loop.enable();
