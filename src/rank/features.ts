@@ -203,29 +203,8 @@ export function resolveFeatureConfig(input: Partial<FeatureConfig> = {}): Featur
 // Provenance as logged with impressions
 // ---------------------------------------------------------------------------------------------
 
-/**
- * Generator provenance as one string for an impression's context (`context.sources`), so that
- * training can rebuild generator features from logs: `name:rank:score|name:rank:score`.
- */
-export function encodeSources(sources: readonly Provenance[]): string {
-  return sources.map((p) => `${p.generator}:${p.rank}:${Number.isFinite(p.score) ? +p.score.toPrecision(7) : 0}`).join('|');
-}
-
-/** Parses `encodeSources` output; malformed parts are skipped. */
-export function decodeSources(s: unknown): Provenance[] | undefined {
-  if (typeof s !== 'string' || s === '') return undefined;
-  const out: Provenance[] = [];
-  for (const part of s.split('|')) {
-    const b = part.lastIndexOf(':');
-    const a = b > 0 ? part.lastIndexOf(':', b - 1) : -1;
-    if (a <= 0) continue;
-    const rank = Number(part.slice(a + 1, b));
-    const score = Number(part.slice(b + 1));
-    if (!Number.isInteger(rank) || !Number.isFinite(score)) continue;
-    out.push({ generator: part.slice(0, a), rank, score });
-  }
-  return out;
-}
+// Moved to data/provenance.ts (the store reads them too); re-exported for the ranking code.
+export { encodeSources, decodeSources } from '../data/provenance.js';
 
 // ---------------------------------------------------------------------------------------------
 // The feature space: layout, item prehash, normaliser

@@ -18,7 +18,7 @@ import type { ItemCatalog } from '../funnel/catalog.js';
 import { ruleEffects } from '../funnel/rules.js';
 import { RankerScorer, rankFusionFor } from '../funnel/pipeline.js';
 import type { Scorer } from '../funnel/types.js';
-import { encodeSources } from '../rank/features.js';
+import { encodeProvenance, provenanceSources } from '../data/provenance.js';
 import type { RankingModel } from '../rank/model.js';
 import type { ProfileStore } from '../profiles/types.js';
 
@@ -145,8 +145,8 @@ class SessionMemory {
   }
 }
 
-/** One response's impressions, with the item ids for stores without `appendServed`. */
-export type Served = ServedImpressions & { itemIds: string[] };
+/** One response's impressions, with the item ids for stores without `appendServed` (only then). */
+export type Served = ServedImpressions & { itemIds?: string[] };
 
 /**
  * Impressions are buffered and written every `flushMs` (or as soon as `maxBuffer` wait), in
@@ -207,9 +207,11 @@ export class ImpressionLog {
 
 /** The 'impression' events equivalent to one response's impressions. */
 function servedEvents(s: Served): Event[] {
-  return s.itemIds.map((itemId, position) => ({
+  const ids = s.itemIds ?? [];
+  const sources = s.provenance ? provenanceSources(s.provenance, ids.length) : [];
+  return ids.map((itemId, position) => ({
     userId: s.userId, itemId, type: 'impression', timestamp: s.timestamp,
-    context: { requestId: s.requestId, position, scene: s.scene, ...(s.sources[position] ? { sources: s.sources[position] } : {}) },
+    context: { requestId: s.requestId, position, scene: s.scene, ...(sources[position] ? { sources: sources[position] } : {}) },
   }));
 }
 
@@ -366,9 +368,12 @@ export class RecommendationService {
     });
     if (sessionKey) this.sessions.add(sessionKey, result.items.map((s) => s.item), now);
     if (req.userId && this.opts.logImpressions !== false && items.length) {
+      // Compact until written (typed arrays, one provenance block): held for up to flushMs, the
+      // entries outlive the young generation.
       this.impressions.push({
         userId: req.userId, items: Int32Array.from(result.items, (s) => s.item), timestamp: now, requestId, scene: sceneName,
-        sources: result.items.map((s) => encodeSources(s.sources)), itemIds: items.map((it) => it.id),
+        provenance: encodeProvenance(result.items.map((s) => s.sources)),
+        ...(this.store.appendServed ? {} : { itemIds: items.map((it) => it.id) }),
       });
     }
     const resp: RecommendResponse = { requestId, scene: sceneName, modelVersion: this.artifact.version, items };

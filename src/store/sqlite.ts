@@ -13,6 +13,7 @@ import type { Event, Item, StoredEvent, User } from '../data/model.js';
 import { checkEvent, checkItem, checkUser, type FieldError } from '../data/schema.js';
 import { checkEventColumns, type EventColumns } from '../data/event-columns.js';
 import { BUILTIN_EVENT_TYPES } from '../data/model.js';
+import { provenanceSources } from '../data/provenance.js';
 import type {
   AppendedEvents,
   BatchResult,
@@ -228,7 +229,7 @@ function unpack(rows: Row[], itemsAt: number, itemAt: number, desc: boolean, at?
       continue;
     }
     const n = b.length >> 2;
-    const sources = at && row[at.extra] !== null ? (JSON.parse(row[at.extra] as string) as string[]) : undefined;
+    const sources = at ? packedSources(row[at.extra], n) : undefined;
     for (let k = 0; k < n; k++) {
       const p = desc ? n - 1 - k : k;
       const x = row.slice();
@@ -242,6 +243,16 @@ function unpack(rows: Row[], itemsAt: number, itemAt: number, desc: boolean, at?
     }
   }
   return out;
+}
+
+/**
+ * The per-position provenance strings of a packed row's `extra`: a provenance block, or (rows
+ * written by the first version-2 code) a JSON array of strings; undefined for none.
+ */
+function packedSources(extra: unknown, n: number): string[] | undefined {
+  if (extra === null || extra === undefined) return undefined;
+  if (extra instanceof Uint8Array) return provenanceSources(extra, n);
+  return JSON.parse(extra as string) as string[];
 }
 
 /** Newest first, ties by type, item and value, descending (SQLite's order: NULL lowest), for rows (item, type, value, ts, ...). */
@@ -672,8 +683,8 @@ export class SqliteStore implements Store, BulkLoadable {
 
   /**
    * Server-side impressions, one row per response ("packed"): the response's items as int32s in
-   * `items` (item_idx holds the first), its request id, scene and time once, the provenance of
-   * each position as a JSON array in `extra` (null when no position has any). Every read expands
+   * `items` (item_idx holds the first), its request id, scene and time once, its provenance block
+   * (data/provenance.ts) as a BLOB in `extra` (null when no position has any). Every read expands
    * such a row into the impression events it stands for (`unpack`): position p at item items[p],
    * context { requestId, scene, position: p, sources }; all share the row's seq (one log entry).
    * One row and one user-index entry per response instead of one per item: 19 against 95 µs of
@@ -691,9 +702,7 @@ export class SqliteStore implements Store, BulkLoadable {
       if (u < 0) {
         for (let p = 0; p < n; p++) res.errors.push({ index: index + p, field: 'userId', code: 'UNKNOWN_USER', message: `unknown user '${s.userId}'` });
       } else if (n > 0) {
-        let sources: string | null = null;
-        for (let p = 0; p < n && sources === null; p++) if (s.sources[p]) sources = JSON.stringify(Array.from({ length: n }, (_, q) => s.sources[q] ?? ''));
-        const info = insert.run(u, s.items[0], s.timestamp, s.requestId, s.scene, sources, packItems(s.items));
+        const info = insert.run(u, s.items[0], s.timestamp, s.requestId, s.scene, s.provenance, packItems(s.items));
         res.accepted += n;
         if (listening) {
           const seq = Number(info.lastInsertRowid);

@@ -157,8 +157,12 @@ export interface ServedImpressions {
   timestamp: number;
   requestId: string;
   scene: string;
-  /** Per position: the proposing generators (rank/features.ts `encodeSources`), '' for none. */
-  sources: string[];
+  /**
+   * Per position, the generators that proposed the item, as one `encodeProvenance` block
+   * (data/provenance.ts); null when none did. Read back as each impression's
+   * `context.sources` (`encodeSources` strings).
+   */
+  provenance: Uint8Array | null;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Event } from '../../src/data/model.js';
+import { encodeProvenance } from '../../src/data/provenance.js';
 import { ImpressionLog, type Served } from '../../src/serving/service.js';
 import type { BatchResult, ServedImpressions, Store } from '../../src/store/types.js';
 
@@ -9,7 +10,7 @@ const ok = (n: number): BatchResult => ({ accepted: n, duplicates: 0, errors: []
 function response(r: number, n: number): Served {
   return {
     userId: `u${r}`, items: Int32Array.from({ length: n }, (_, p) => 100 * r + p), timestamp: 1000 + r, requestId: `req${r}`, scene: 'home',
-    sources: Array.from({ length: n }, (_, p) => (p % 2 ? '' : `led:${p}:0.5`)), itemIds: Array.from({ length: n }, (_, p) => `i${100 * r + p}`),
+    provenance: encodeProvenance(Array.from({ length: n }, (_, p) => (p % 2 ? [] : [{ generator: 'led', rank: p, score: 0.5 }]))), itemIds: Array.from({ length: n }, (_, p) => `i${100 * r + p}`),
   };
 }
 

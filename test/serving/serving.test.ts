@@ -144,6 +144,12 @@ describe('serving: recommendations through the real app', () => {
     assert.equal(imps.length, 3);
     assert.deepEqual(imps.map((e) => e.context?.position).sort(), [0, 1, 2]);
     assert.ok(imps.every((e) => e.context?.scene === 'simple'));
+    // each impression is the item served at its position, with the generators that proposed it
+    for (const e of imps) {
+      const served = r.items[e.context?.position as number];
+      assert.equal(e.itemId, served.id);
+      assert.deepEqual(String(e.context?.sources).split('|').map((part) => part.split(':')[0]), served.sources);
+    }
   });
 
   it('answers similar items, debug output and model info', async () => {

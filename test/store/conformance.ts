@@ -7,6 +7,7 @@ import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { isBulkLoadable, type BatchResult, type Store, type EventBatch } from '../../src/store/types.js';
 import type { Event } from '../../src/data/model.js';
+import { decodeSources, encodeProvenance } from '../../src/data/provenance.js';
 
 export interface StoreHarness {
   create(opts?: Record<string, unknown>): Promise<Store>;
@@ -14,6 +15,9 @@ export interface StoreHarness {
 }
 
 const T0 = Date.UTC(2026, 0, 1);
+
+/** A provenance block from per-position `encodeSources` strings. */
+const prov = (sources: string[]) => encodeProvenance(sources.map((x) => decodeSources(x) ?? []));
 
 function ev(userId: string, itemId: string, type: string, minute: number, extra: Partial<Event> = {}): Event {
   return { userId, itemId, type, timestamp: T0 + minute * 60_000, ...extra };
@@ -151,8 +155,8 @@ export function storeConformance(name: string, h: StoreHarness): void {
       const seen: number[] = [];
       const off = store.onEvents?.((b) => seen.push(...b.itemIdx));
       const r = await store.appendServed([
-        { userId: 'known', items: Int32Array.from([idx[2], idx[0]]), timestamp: T0 + 10 * 60_000, requestId: 'req-1', scene: 'home', sources: ['led:0:1.5|popular:3:0.2', ''] },
-        { userId: 'fresh-user', items: Int32Array.from([idx[1]]), timestamp: T0 + 11 * 60_000, requestId: 'req-2', scene: 'home', sources: ['popular:0:1'] },
+        { userId: 'known', items: Int32Array.from([idx[2], idx[0]]), timestamp: T0 + 10 * 60_000, requestId: 'req-1', scene: 'home', provenance: prov(['led:0:1.5|popular:3:0.2', '']) },
+        { userId: 'fresh-user', items: Int32Array.from([idx[1]]), timestamp: T0 + 11 * 60_000, requestId: 'req-2', scene: 'home', provenance: prov(['popular:0:1']) },
       ]);
       off?.();
       assert.deepEqual([r.accepted, r.duplicates, r.errors.length], [3, 0, 0]);
@@ -196,7 +200,7 @@ export function storeConformance(name: string, h: StoreHarness): void {
           const served = Array.from({ length: n }, () => rnd(40));
           const sources = served.map(() => (rnd(3) === 0 ? '' : `led:${rnd(9)}:0.5|popular:${rnd(9)}:0.1`));
           const requestId = `req-${step}`;
-          const r: BatchResult = await store.appendServed!([{ userId: user, items: Int32Array.from(served, (i) => idx[i]), timestamp: T0 + minute * 60_000, requestId, scene: 'home', sources }]);
+          const r: BatchResult = await store.appendServed!([{ userId: user, items: Int32Array.from(served, (i) => idx[i]), timestamp: T0 + minute * 60_000, requestId, scene: 'home', provenance: prov(sources) }]);
           assert.deepEqual([r.accepted, r.errors.length], [n, 0]);
           await twin.appendEvents(served.map((i, position) => ev(user, items[i], 'impression', minute, { context: { requestId, position, scene: 'home', ...(sources[position] ? { sources: sources[position] } : {}) } })));
         }

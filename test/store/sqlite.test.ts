@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { encodeEvents } from '../../src/data/event-columns.js';
 import { storeConformance } from './conformance.js';
+import { encodeProvenance, provenanceSources } from '../../src/data/provenance.js';
 import type { Store } from '../../src/store/types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'funnel-sqlite-'));
@@ -277,8 +278,8 @@ describe('SqliteStore specifics', () => {
       for (let i = 0; i < e.length; i++) heard.push(`${e.itemIdx[i]}@${e.seq![i]}`);
     });
     const r = await b.appendServed([
-      { userId: 'u1', items: Int32Array.from([ix[2], ix[0], ix[1]]), timestamp: 1000, requestId: 'r1', scene: 'home', sources: ['', 'led:0:1', ''] },
-      { userId: 'u1', items: Int32Array.from([ix[1]]), timestamp: 2000, requestId: 'r2', scene: 'home', sources: [''] },
+      { userId: 'u1', items: Int32Array.from([ix[2], ix[0], ix[1]]), timestamp: 1000, requestId: 'r1', scene: 'home', provenance: encodeProvenance([[], [{ generator: 'led', rank: 0, score: 1 }], []]) },
+      { userId: 'u1', items: Int32Array.from([ix[1]]), timestamp: 2000, requestId: 'r2', scene: 'home', provenance: null },
     ]);
     assert.equal(r.accepted, 4);
     for (let t = 0; t < 200 && heard.length < 4; t++) await new Promise((res) => setTimeout(res, 10));
@@ -286,7 +287,7 @@ describe('SqliteStore specifics', () => {
     const db = new Database(path, { readonly: true });
     const rows = db.prepare("SELECT seq, item_idx, request_id, position, extra, length(items) AS bytes FROM events WHERE type = (SELECT code FROM event_types WHERE name = 'impression') ORDER BY seq").all() as { seq: number; item_idx: number; request_id: string; position: number | null; extra: string | null; bytes: number }[];
     db.close();
-    assert.deepEqual(rows.map((x) => [x.item_idx, x.request_id, x.position, x.extra, x.bytes]), [[ix[2], 'r1', null, '["","led:0:1",""]', 12], [ix[1], 'r2', null, null, 4]]);
+    assert.deepEqual(rows.map((x) => [x.item_idx, x.request_id, x.position, x.extra === null ? null : provenanceSources(x.extra as unknown as Uint8Array, x.bytes / 4), x.bytes]), [[ix[2], 'r1', null, ['', 'led:0:1', ''], 12], [ix[1], 'r2', null, null, 4]]);
     assert.deepEqual(heard, [`${ix[2]}@${rows[0].seq}`, `${ix[0]}@${rows[0].seq}`, `${ix[1]}@${rows[0].seq}`, `${ix[1]}@${rows[1].seq}`]);
     const tl = await a.timeline('u1', { types: ['impression'] });
     assert.deepEqual(tl.map((e) => [e.itemId, e.context]), [
@@ -314,7 +315,7 @@ describe('SqliteStore specifics', () => {
     assert.equal((await ro.counts()).events, 1);
     await ro.close();
     const up = await SqliteStore.open(path);
-    await up.appendServed([{ userId: 'u1', items: Int32Array.from([await up.itemIndex('i1'), await up.itemIndex('i1')]), timestamp: 2000, requestId: 'new', scene: 's', sources: ['', ''] }]);
+    await up.appendServed([{ userId: 'u1', items: Int32Array.from([await up.itemIndex('i1'), await up.itemIndex('i1')]), timestamp: 2000, requestId: 'new', scene: 's', provenance: null }]);
     assert.deepEqual((await up.timeline('u1')).map((e) => `${e.context?.requestId}:${e.context?.position}`), ['new:1', 'new:0', 'old:0']);
     assert.equal((await up.history('u1', { types: ['impression'] })).length, 3);
     await up.close();
