@@ -1377,7 +1377,7 @@ export class SqliteStore implements Store, BulkLoadable {
    */
   private liveUserRows<R extends unknown[]>(uidx: number, options: TimelineOptions, limit: number, ties: 'seq' | 'index', cols: string, item: number, dv: number, at?: { position: number; extra: number }): R[] | null {
     for (let lim = limit; ; lim *= 2) {
-      const q = this.userQuery(uidx, options, lim, ties, cols, undefined, dv);
+      const q = this.userQuery(uidx, options, lim, ties, cols, dv);
       if (!q) return null;
       const raw = this.stmt(q.sql).raw(true).all(...q.params) as Row[];
       let rows = raw;
@@ -1438,10 +1438,11 @@ export class SqliteStore implements Store, BulkLoadable {
    * `limit`, over the two partial user indexes (impressions, the rest): one range, or both
    * merged by an outer ORDER BY. Ties (same timestamp) by log order with `ties: 'seq'` (`select`
    * names `seq`), else by type, item and value, descending: the indexes' own order, no sort
-   * (`select` names `type`, `item_idx`, `value`). `select` reads from `events e` and names
-   * `ts`; `extra` adds a condition. Null: none of the asked types was ever stored.
+   * (`select` names `type`, `item_idx`, `value`). `select` reads from `events e`, names `ts` and
+   * has the ITEMS placeholder (the packed items, read from the impressions only). Null: none of
+   * the asked types was ever stored.
    */
-  private userQuery(uidx: number, options: TimelineOptions, limit: number, ties: 'seq' | 'index', select: string, extra?: string, dv?: number): { sql: string; params: unknown[] } | null {
+  private userQuery(uidx: number, options: TimelineOptions, limit: number, ties: 'seq' | 'index', select: string, dv?: number): { sql: string; params: unknown[] } | null {
     // Created with the indexes at open; absent only from a read-only store that never had one.
     const imp = this.typeCodes.get('impression') ?? -1;
     let rest: number[] | undefined;
@@ -1452,13 +1453,13 @@ export class SqliteStore implements Store, BulkLoadable {
       const dis = this.typeCodes.get('dislike') ?? -1;
       if (dis >= 0 && codes.every((c) => c === dis)) {
         // Dislikes alone: their own partial index (the literal condition selects it).
-        const r = this.timeRange(options, extra);
+        const r = timeTerms('e.ts', options.after, options.before);
         return { sql: `${select.replace(ITEMS, 'NULL')} WHERE e.user_idx = ? AND e.type = ${dis}${r.sql} ORDER BY ${ties === 'seq' ? 'e.ts DESC, e.seq DESC' : 'e.ts DESC'} LIMIT ${sqlLimit(limit)}`, params: [uidx, ...r.params] };
       }
       rest = codes.filter((c) => c !== imp);
       withImp = rest.length < codes.length;
     }
-    const { sql: range, params: rangeParams } = this.timeRange(options, extra);
+    const { sql: range, params: rangeParams } = timeTerms('e.ts', options.after, options.before);
     const order = ties === 'seq' ? 'e.ts DESC, e.seq DESC' : 'e.ts DESC';
     const lim = sqlLimit(limit);
     const parts: { sql: string; params: unknown[] }[] = [];
@@ -1474,12 +1475,6 @@ export class SqliteStore implements Store, BulkLoadable {
       sql: parts.map((p) => `SELECT * FROM (${p.sql})`).join(' UNION ALL ') + ` ORDER BY ${outer} LIMIT ${lim}`,
       params: [...parts[0].params, ...parts[1].params],
     };
-  }
-
-  /** The time bounds (and an extra condition) of a user query, as SQL terms. */
-  private timeRange(options: TimelineOptions, extra: string | undefined): { sql: string; params: unknown[] } {
-    const t = timeTerms('e.ts', options.after, options.before);
-    return extra ? { sql: `${t.sql} AND ${extra}`, params: t.params } : t;
   }
 
   /** Codes of the stored types among `types`; `dv`: data_version just read by the caller. */
