@@ -37,6 +37,8 @@ export interface AppStoreConfig {
   synchronous?: 'normal' | 'full';
   /** How often (ms) each worker looks for the events and items other workers wrote (0: never). */
   followMs?: number;
+  /** MiB of the store file read through a memory map (default 1024 in the server; 0: none). */
+  mmapMb?: number;
 }
 
 export interface AppConfig {
@@ -287,7 +289,7 @@ function readStoreOptions(v: unknown, path: string, problems: string[]): AppStor
     problems.push(`${path}: expected an object`);
     return out;
   }
-  unknownFields(v, ['unknownEntities', 'strictEventTypes', 'customEventTypes', 'synchronous', 'followMs'], path, problems);
+  unknownFields(v, ['unknownEntities', 'strictEventTypes', 'customEventTypes', 'synchronous', 'followMs', 'mmapMb'], path, problems);
   if (v.unknownEntities !== undefined) {
     if (v.unknownEntities !== 'create' && v.unknownEntities !== 'reject') problems.push(`${path}.unknownEntities: expected "create" or "reject"`);
     else out.unknownEntities = v.unknownEntities;
@@ -307,6 +309,10 @@ function readStoreOptions(v: unknown, path: string, problems: string[]): AppStor
   if (v.followMs !== undefined) {
     if (typeof v.followMs !== 'number' || !Number.isInteger(v.followMs) || v.followMs < 0 || v.followMs > 60_000) problems.push(`${path}.followMs: expected an integer number of milliseconds in [0, 60000]`);
     else out.followMs = v.followMs;
+  }
+  if (v.mmapMb !== undefined) {
+    if (typeof v.mmapMb !== 'number' || !Number.isInteger(v.mmapMb) || v.mmapMb < 0 || v.mmapMb > 1 << 20) problems.push(`${path}.mmapMb: expected an integer number of MiB in [0, 1048576]`);
+    else out.mmapMb = v.mmapMb;
   }
   return out;
 }

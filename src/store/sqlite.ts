@@ -178,6 +178,14 @@ export interface SqliteStoreOptions extends StoreOptions {
   synchronous?: 'normal' | 'full' | 'off';
   /** Page cache size in MiB (default 64). */
   cacheMb?: number;
+  /**
+   * Read the database file through a memory map of up to this many MiB (SQLite's `mmap_size`;
+   * default 0: pages are copied in with pread). Mapped pages are the operating system's page
+   * cache, shared and reclaimable, and count in the process's RSS once touched (at most this
+   * much). The server maps 1 GiB (`apps.NAME.store.mmapMb`): −4.5% CPU per request on the
+   * serve bench, where history reads and impression writes copied 16 KiB pages in.
+   */
+  mmapMb?: number;
   readonly?: boolean;
   /**
    * Checkpoint the WAL on a worker thread instead of inside the commit that fills it (a server:
@@ -384,6 +392,10 @@ export class SqliteStore implements Store, BulkLoadable {
         db.pragma(`synchronous = ${(opts.synchronous ?? 'normal').toUpperCase()}`);
       }
       db.pragma(`cache_size = ${-1024 * (opts.cacheMb ?? 64)}`);
+      if (opts.mmapMb !== undefined) {
+        if (!Number.isInteger(opts.mmapMb) || opts.mmapMb < 0) throw new RangeError(`mmapMb must be an integer >= 0, got ${opts.mmapMb}`);
+        db.pragma(`mmap_size = ${opts.mmapMb * 1048576}`);
+      }
       db.pragma('temp_store = MEMORY');
       db.pragma('busy_timeout = 5000');
       if (!opts.readonly) {

@@ -97,6 +97,12 @@ describe('configuration', () => {
     assert.match(problems({ apps: { a: { db: 'a.db', impressions: 'no' } } })[0], /apps\.a\.impressions: expected true or false/);
   });
 
+  it('takes how much of the store file to map (store.mmapMb)', () => {
+    assert.deepEqual(parseConfig({ apps: { a: { db: 'a.db', store: { mmapMb: 0 } } } }).apps.a.store, { mmapMb: 0 });
+    assert.deepEqual(parseConfig({ apps: { a: { db: 'a.db', store: { mmapMb: 256 } } } }).apps.a.store, { mmapMb: 256 });
+    for (const bad of [-1, 1.5, '256', 2 ** 21]) assert.match(problems({ apps: { a: { db: 'a.db', store: { mmapMb: bad } } } })[0], /apps\.a\.store\.mmapMb: expected an integer number of MiB/);
+  });
+
   it('takes how often a worker looks for the other workers\' writes (store.followMs)', () => {
     assert.deepEqual(parseConfig({ apps: { a: { db: 'a.db', store: { followMs: 50 } } } }).apps.a.store, { followMs: 50 });
     for (const bad of [-1, 1.5, '200', 70_000]) assert.match(problems({ apps: { a: { db: 'a.db', store: { followMs: bad } } } })[0], /apps\.a\.store\.followMs: expected an integer number of milliseconds/);

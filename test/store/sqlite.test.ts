@@ -23,6 +23,25 @@ storeConformance('sqlite', {
 });
 
 describe('SqliteStore specifics', () => {
+  it('reads the file through a memory map of mmapMb MiB when asked (the server: 1 GiB), the same data either way', async () => {
+    const path = join(dir, 'mmap.db');
+    const plain = await SqliteStore.open(path);
+    await plain.appendEvents(Array.from({ length: 300 }, (_, i) => ({ userId: `u${i % 7}`, itemId: `i${i % 40}`, type: 'view', timestamp: 1000 + i })));
+    const mapped = await SqliteStore.open(path, { mmapMb: 16 });
+    type WithDb = { db: { pragma(p: string, o: { simple: true }): unknown } };
+    assert.equal((mapped as unknown as WithDb).db.pragma('mmap_size', { simple: true }), 16 * 1048576);
+    assert.equal((plain as unknown as WithDb).db.pragma('mmap_size', { simple: true }), 0);
+    for (let u = 0; u < 7; u++) assert.deepEqual(await mapped.timeline(`u${u}`, { limit: 100 }), await plain.timeline(`u${u}`, { limit: 100 }));
+    await mapped.appendEvents([{ userId: 'u1', itemId: 'i1', type: 'click', timestamp: 5000 }]);
+    assert.equal((await plain.timeline('u1', { limit: 1 }))[0].type, 'click', "the other connection sees the mapped one's write");
+    await Promise.all([plain.close(), mapped.close()]);
+    for (const bad of [-1, 1.5]) await assert.rejects(SqliteStore.open(path, { mmapMb: bad }), /mmapMb must be an integer >= 0/);
+    const { openAppStore, SERVER_MMAP_MB } = await import('../../src/server/tenants.js');
+    const served = await openAppStore({ name: 'a', db: path, store: {} } as never);
+    assert.equal((served as unknown as WithDb).db.pragma('mmap_size', { simple: true }), SERVER_MMAP_MB * 1048576);
+    await served.close();
+  });
+
   it('uses WAL journaling and refuses a newer schema', async () => {
     const path = join(dir, 'wal.db');
     const s = await SqliteStore.open(path);
