@@ -37,7 +37,7 @@ export interface AppStoreConfig {
   synchronous?: 'normal' | 'full';
   /** How often (ms) each worker looks for the events and items other workers wrote (0: never). */
   followMs?: number;
-  /** MiB of the store file read through a memory map (default 1024 in the server; 0: none). */
+  /** MiB of the store file read through a memory map (SqliteStoreOptions.mmapMb; default 0: none). */
   mmapMb?: number;
 }
 

@@ -17,15 +17,12 @@ import { NO_MODEL, type ModelHolderFactory, type Principal, type Tenant } from '
 
 export const APP_HEADER = 'x-funnel-app';
 
-/** MiB of each store file a server reads through a memory map, unless its config says otherwise. */
-export const SERVER_MMAP_MB = 1024;
 
 /** Opens an app's store with its options (':memory:' gives a private in-memory store). */
 export function openAppStore(app: AppConfig): Promise<Store> {
   if (app.db === ':memory:') return SqliteStore.open(':memory:', { ...app.store });
-  // A server checkpoints the WAL off its event loop (src/store/checkpointer.ts) and reads the
-  // store file through a memory map (SqliteStoreOptions.mmapMb).
-  return openStore(app.db, { backgroundCheckpoint: true, mmapMb: SERVER_MMAP_MB, ...app.store });
+  // A server checkpoints the WAL off its event loop (src/store/checkpointer.ts).
+  return openStore(app.db, { backgroundCheckpoint: true, ...app.store });
 }
 
 /**

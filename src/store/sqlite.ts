@@ -182,8 +182,10 @@ export interface SqliteStoreOptions extends StoreOptions {
    * Read the database file through a memory map of up to this many MiB (SQLite's `mmap_size`;
    * default 0: pages are copied in with pread). Mapped pages are the operating system's page
    * cache, shared and reclaimable, and count in the process's RSS once touched (at most this
-   * much). The server maps 1 GiB (`apps.NAME.store.mmapMb`): −4.5% CPU per request on the
-   * serve bench, where history reads and impression writes copied 16 KiB pages in.
+   * much). Measured on the serve bench (`apps.NAME.store.mmapMb: 1024`): −4.5% CPU per request
+   * side by side in 12 s rounds, but in the full bench no better at half load and a worse tail
+   * while the map fills (first touches fault: p99 7.6–11.5 ms at 250–490 requests/s against
+   * 2–4), so it is off unless configured.
    */
   mmapMb?: number;
   readonly?: boolean;

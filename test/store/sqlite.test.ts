@@ -23,7 +23,7 @@ storeConformance('sqlite', {
 });
 
 describe('SqliteStore specifics', () => {
-  it('reads the file through a memory map of mmapMb MiB when asked (the server: 1 GiB), the same data either way', async () => {
+  it('reads the file through a memory map of mmapMb MiB when asked (a server when configured), the same data either way', async () => {
     const path = join(dir, 'mmap.db');
     const plain = await SqliteStore.open(path);
     await plain.appendEvents(Array.from({ length: 300 }, (_, i) => ({ userId: `u${i % 7}`, itemId: `i${i % 40}`, type: 'view', timestamp: 1000 + i })));
@@ -36,10 +36,13 @@ describe('SqliteStore specifics', () => {
     assert.equal((await plain.timeline('u1', { limit: 1 }))[0].type, 'click', "the other connection sees the mapped one's write");
     await Promise.all([plain.close(), mapped.close()]);
     for (const bad of [-1, 1.5]) await assert.rejects(SqliteStore.open(path, { mmapMb: bad }), /mmapMb must be an integer >= 0/);
-    const { openAppStore, SERVER_MMAP_MB } = await import('../../src/server/tenants.js');
-    const served = await openAppStore({ name: 'a', db: path, store: {} } as never);
-    assert.equal((served as unknown as WithDb).db.pragma('mmap_size', { simple: true }), SERVER_MMAP_MB * 1048576);
+    const { openAppStore } = await import('../../src/server/tenants.js');
+    const served = await openAppStore({ name: 'a', db: path, store: { mmapMb: 8 } } as never);
+    assert.equal((served as unknown as WithDb).db.pragma('mmap_size', { simple: true }), 8 * 1048576);
     await served.close();
+    const unmapped = await openAppStore({ name: 'a', db: path, store: {} } as never);
+    assert.equal((unmapped as unknown as WithDb).db.pragma('mmap_size', { simple: true }), 0, 'off unless configured');
+    await unmapped.close();
   });
 
   it('uses WAL journaling and refuses a newer schema', async () => {
