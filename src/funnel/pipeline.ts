@@ -13,6 +13,7 @@ import type {
   ScoredItem,
   Scorer,
 } from './types.js';
+import { passesFilters } from './types.js';
 
 /**
  * Reciprocal-rank fusion: score = Σ_g weight_g / (k0 + rank_g + 1). The default scorer until a
@@ -191,8 +192,7 @@ export class Funnel {
     const t0 = performance.now();
     const outputs = await Promise.all(this.generators.map((g) => g.generator.generate(ctx, g.quota)));
     const t1 = performance.now();
-    const { allow, exclude, mask } = ctx;
-    const candidates = mergeCandidates(this.names, outputs, (item) => !(mask && mask[item] !== 1) && !exclude.has(item) && (!allow || allow(item)), this.filtered);
+    const candidates = mergeCandidates(this.names, outputs, (item) => passesFilters(ctx, item), this.filtered);
     const t2 = performance.now();
     const scores = await this.scorer.score(ctx, candidates);
     if (this.rules.length === 0 && !ctx.debug) {
@@ -235,7 +235,7 @@ export class StaticListGenerator implements CandidateGenerator {
     const scores: number[] = [];
     for (let i = 0; i < this.items.length && items.length < k; i++) {
       const it = this.items[i];
-      if ((ctx.mask && ctx.mask[it] !== 1) || ctx.exclude.has(it) || (ctx.allow && !ctx.allow(it))) continue;
+      if (!passesFilters(ctx, it)) continue;
       items.push(it);
       scores.push(this.scores[i]);
     }

@@ -53,7 +53,7 @@
  * Costs: O(n) or O(n log n) per rule for n candidates; MMR O(n·K·dim); fairness O(n + K²).
  */
 import type { ItemCatalog, CategoricalColumn, NumericColumn } from './catalog.js';
-import type { RequestContext, RerankRule, ScoredItem } from './types.js';
+import { passesFilters, type RequestContext, type RerankRule, type ScoredItem } from './types.js';
 
 export interface RuleDeps {
   /** Item metadata; needed by rules that read attributes, availability, age or embeddings. */
@@ -687,7 +687,7 @@ class PinRule extends TracedRule {
       if (!x) {
         const it = p.item;
         const cat = this.catalog;
-        const allowed = this.inject && !ctx.exclude.has(it) && !(ctx.mask && ctx.mask[it] !== 1) && (!ctx.allow || ctx.allow(it)) && (!cat || (it < cat.size && cat.available[it] === 1));
+        const allowed = this.inject && passesFilters(ctx, it) && (!cat || (it < cat.size && cat.available[it] === 1));
         if (!allowed) continue;
         const at = Math.min(p.position, out.length);
         const neighbour = out[at] ?? out[at - 1];

@@ -33,6 +33,12 @@ export interface RequestContext {
   debug: boolean;
 }
 
+/** Whether `item` passes the request's mask, exclusions and predicate (what every generator honours). */
+export function passesFilters(ctx: Pick<RequestContext, 'exclude' | 'mask' | 'allow'>, item: number): boolean {
+  const { mask, allow } = ctx;
+  return !(mask && mask[item] !== 1) && !ctx.exclude.has(item) && (!allow || allow(item));
+}
+
 /** Output of one generator: items in its own order, best first, with its scores. */
 export interface GeneratorOutput {
   items: Int32Array;

@@ -17,7 +17,6 @@ import { NO_MODEL, type ModelHolderFactory, type Principal, type Tenant } from '
 
 export const APP_HEADER = 'x-funnel-app';
 
-
 /** Opens an app's store with its options (':memory:' gives a private in-memory store). */
 export function openAppStore(app: AppConfig): Promise<Store> {
   if (app.db === ':memory:') return SqliteStore.open(':memory:', { ...app.store });

@@ -3,7 +3,7 @@
  * the last viewed items, popularity, and fresh items (new items are served at once, before any
  * retraining). Each honours the request's exclusions and filter.
  */
-import type { CandidateGenerator, GeneratorOutput, RequestContext } from '../funnel/types.js';
+import { passesFilters, type CandidateGenerator, type GeneratorOutput, type RequestContext } from '../funnel/types.js';
 import type { ItemKnnModel } from '../models/retrieval/itemknn.js';
 import type { LedModel } from '../models/retrieval/led.js';
 import { topK } from '../models/retrieval/types.js';
@@ -76,7 +76,6 @@ export class ItemKnnGenerator implements CandidateGenerator {
     const vals = this.vals;
     const touched = this.touched;
     const slots = this.slots;
-    const { exclude, allow, mask } = ctx;
     let m = 0;
     for (let p = 0; p < n; p++) {
       const item = h[p];
@@ -86,7 +85,7 @@ export class ItemKnnGenerator implements CandidateGenerator {
       const len = Math.min(k, nb.items.length);
       for (let q = 0; q < len; q++) {
         const j = nb.items[q];
-        if ((mask && mask[j] !== 1) || exclude.has(j) || (allow && !allow(j))) continue;
+        if (!passesFilters(ctx, j)) continue;
         const s = table.slot(j);
         if (s < 0) {
           vals[~s] = w * nb.scores[q];
@@ -114,10 +113,9 @@ export class RankedListGenerator implements CandidateGenerator {
     const { items, scores } = this.list();
     const outI: number[] = [];
     const outS: number[] = [];
-    const { exclude, allow, mask } = ctx;
     for (let p = 0; p < items.length && outI.length < k; p++) {
       const it = items[p];
-      if ((mask && mask[it] !== 1) || exclude.has(it) || (allow && !allow(it))) continue;
+      if (!passesFilters(ctx, it)) continue;
       outI.push(it);
       outS.push(scores[p]);
     }

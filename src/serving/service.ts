@@ -346,7 +346,7 @@ export class RecommendationService {
       !mask || priced || cats
         ? (item: number): boolean => {
             if (item >= cat.size) return false;
-            if (mask ? false : availableOnly ? !cat.servable(item) : cat.id(item) === undefined) return false;
+            if (!mask && (availableOnly ? !cat.servable(item) : cat.id(item) === undefined)) return false;
             if (priced) {
               const p = cat.price(item);
               if (Number.isNaN(p) || (f.minPrice !== undefined && p < f.minPrice) || (f.maxPrice !== undefined && p > f.maxPrice)) return false;
