@@ -15,6 +15,10 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { resolveConfig } from '../src/train/config.js';
 import { ExactIndex } from '../src/index/exact.js';
 import type { HnswIndex } from '../src/index/hnsw.js';
+import { setPopulateMappings } from '../src/math/kernels/native.js';
+
+// POPULATE=1: mapped artifacts populated at load, as a serving process does (src/server/serving-process.ts).
+setPopulateMappings(process.env.POPULATE === '1');
 
 const root = join(import.meta.dirname, '.data', 'serve', 'i1000000-d64', 'u100000-h20');
 const mode = process.argv[2] ?? 'all';
@@ -22,7 +26,9 @@ const N = process.argv.includes('--n') ? Number(process.argv[process.argv.indexO
 const cpu = () => { const c = process.cpuUsage(); return (c.user + c.system) / 1000; };
 
 const store = await SqliteStore.open(join(root, 'funnel.db'));
+const tLoad = performance.now();
 const art = await loadArtifact(latestArtifact(join(root, 'models-index-hnsw-m16-efc100-b4'))!);
+console.log(`artifact loaded in ${((performance.now() - tLoad) / 1000).toFixed(2)} s`);
 const users = Array.from({ length: N }, (_, i) => `u${(i * 7919) % 100000}`);
 
 if (mode === 'ann' || mode === 'all') {

@@ -19,7 +19,7 @@ import { defaultConfig } from '../src/server/config.js';
 import { artifactHolders, recommendationRoutes } from '../src/serving/routes.js';
 import { servingProfile } from '../src/serving/profile.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { tuneV8ForServing } from '../src/server/v8.js';
+import { prepareServingProcess } from '../src/server/serving-process.js';
 
 const [db, models] = process.argv.slice(2);
 if (!db || !models || !process.send) {
@@ -27,7 +27,7 @@ if (!db || !models || !process.send) {
   process.exit(2);
 }
 const send = (m: unknown) => process.send!(m);
-tuneV8ForServing(); // as funnel serve does
+prepareServingProcess(); // as funnel serve does
 const t0 = performance.now();
 const config = defaultConfig({ db, models, server: { logLevel: 'warn' } });
 // FUNNEL_IMPRESSIONS=0: serve without impression logging (to measure what it costs).

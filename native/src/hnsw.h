@@ -210,10 +210,13 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
     // mapped copy-on-write where the platform can (mmap.h), so processes serving one artifact
     // share it; false reads it into memory of its own.
     const bool map = info.Length() < 2 || !info[1].IsBoolean() || info[1].As<Napi::Boolean>().Value();
+    // readIndex(path, map, populate = false): a mapped block gets every page mapped at once.
+    const bool populate = info.Length() > 2 && info[2].ToBoolean().Value();
     try {
       checkHeader(path);
       auto index = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get());
       index->mapLevel0_ = map;
+      index->populateLevel0_ = populate;
       index->loadIndex(path, space_.get(), 0);
       index_ = std::move(index);
       index_->setEf(ef_);

@@ -16,8 +16,9 @@
 namespace funnel {
 
 /**
- * mapFile(path): an ArrayBuffer over the file's bytes, mapped copy-on-write (unmapped when the
- * buffer is collected); undefined where mapping is not available or the file is empty.
+ * mapFile(path, populate?): an ArrayBuffer over the file's bytes, mapped copy-on-write (unmapped
+ * when the buffer is collected), with every page mapped at once when `populate` is true;
+ * undefined where mapping is not available or the file is empty.
  */
 inline Napi::Value MapFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -30,6 +31,8 @@ inline Napi::Value MapFile(const Napi::CallbackInfo& info) {
   size_t len = 0;
   char* p = map_file_private(path, &len);
   if (p == nullptr) return env.Undefined();
+  // mapFile(path, populate): every page mapped now (mmap.h populate_read).
+  if (info.Length() > 1 && info[1].ToBoolean().Value()) populate_read(p, len);
   return Napi::ArrayBuffer::New(env, p, len, [](Napi::Env, void* data, size_t* size) {
     ::munmap(data, *size);
     delete size;

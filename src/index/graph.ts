@@ -13,9 +13,10 @@ export interface HnswGraph {
    * Reads a graph written by writeIndex (hnswlib's format, also hnswlib-node's). With `map`
    * (the default) the bulk of the file (rows and level-0 links) is mapped copy-on-write where
    * the platform can: processes serving the same file share those pages (the file must not be
-   * rewritten in place meanwhile: artifacts are written once, in new folders).
+   * rewritten in place meanwhile: artifacts are written once, in new folders). `populate`: a
+   * mapped block gets every page mapped now rather than at its first read.
    */
-  readIndex(path: string, map?: boolean): void;
+  readIndex(path: string, map?: boolean, populate?: boolean): void;
   /** True when the graph's rows are a mapping of its file (see readIndex). */
   isMapped(): boolean;
   writeIndex(path: string): void;

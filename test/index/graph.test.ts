@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hnswUnavailable, newGraph } from '../../src/index/graph.js';
 import { SmallRng } from '../../src/models/retrieval/types.js';
+import { mappedPages } from '../helpers/mapped-pages.js';
 
 /** n random rows of dim floats. */
 function rows(n: number, dim: number, seed: number): Float32Array[] {
@@ -166,6 +167,18 @@ describe('HnswGraph (vendored hnswlib in the native addon)', { skip: hnswUnavail
       for (const q of queries) {
         own.search(q, 10, a, va);
         mapped.search(q, 10, b, vb);
+        assert.deepEqual(Array.from(b), Array.from(a));
+        assert.deepEqual(Array.from(vb), Array.from(va));
+      }
+      // Populated at load: every page of the mapping resident before any search; same answers.
+      const eager = newGraph(dim);
+      eager.readIndex(path, true, true);
+      const pages = mappedPages(path);
+      if (pages && eager.isMapped()) assert.ok(pages.rssKb >= pages.sizeKb - 4, `populated graph mapping: ${JSON.stringify(pages)}`);
+      eager.setEf(60);
+      for (const q of queries) {
+        own.search(q, 10, a, va);
+        eager.search(q, 10, b, vb);
         assert.deepEqual(Array.from(b), Array.from(a));
         assert.deepEqual(Array.from(vb), Array.from(va));
       }

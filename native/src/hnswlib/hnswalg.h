@@ -153,8 +153,9 @@ class HierarchicalNSW : public AlgorithmInterface<dist_t> {
         clear();
     }
 
-    // Funnel: whether loadIndex may map the file (set before loading).
+    // Funnel: whether loadIndex may map the file, and then map every page at once (set before loading).
     bool mapLevel0_{false};
+    bool populateLevel0_{false};
 
     // Funnel: gives a mapped level-0 block memory of its own (before a save: the file written
     // may be the one mapped).
@@ -843,6 +844,7 @@ class HierarchicalNSW : public AlgorithmInterface<dist_t> {
                 level0_map_len_ = len;
                 max_elements = max_elements_ = cur_element_count;
                 data_level0_memory_ = map + (size_t) pos;
+                if (populateLevel0_) funnel::populate_read(map, len);
                 input.seekg(cur_element_count * size_data_per_element_, input.cur);
             } else if (map != nullptr) {
                 funnel::unmap_file(map, len);

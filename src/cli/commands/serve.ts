@@ -15,7 +15,7 @@ import { AggregatorRegistry } from 'prom-client';
 import type { CliCommand } from '../main.js';
 import { intOption } from '../args.js';
 import { buildApp, type FunnelPlugin } from '../../server/app.js';
-import { tuneV8ForServing } from '../../server/v8.js';
+import { prepareServingProcess } from '../../server/serving-process.js';
 import {
   authEnabled,
   defaultConfig,
@@ -419,11 +419,12 @@ export const command: CliCommand = {
   --log-level LEVEL      fatal, error, warn, info (default), debug, trace, silent
 
 Signals: SIGTERM/SIGINT stop gracefully (readiness turns 503 first); SIGHUP reloads models.
-V8's allocation-site pretenuring is turned off in serving processes (FUNNEL_V8_DEFAULTS=1 keeps it).
+V8's allocation-site pretenuring is turned off in serving processes (FUNNEL_V8_DEFAULTS=1 keeps it),
+and mapped artifact files are populated at load (FUNNEL_POPULATE=0 leaves them to fault in).
 Endpoints and the configuration file: docs/api.md; OpenAPI document at /openapi.json.`,
   async run(args) {
-    // The processes that serve requests (this one, or each worker): see src/server/v8.ts.
-    tuneV8ForServing();
+    // The processes that serve requests (this one, or each worker): see src/server/serving-process.ts.
+    prepareServingProcess();
     if (cluster.isWorker && process.env[WORKER_ENV] === '1') return runWorker();
     const config = serveConfig(args);
     return config.server.workers > 1 ? runPrimary(config) : runSingle(config);

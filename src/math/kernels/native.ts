@@ -36,9 +36,25 @@ export interface NativeAddon {
   /**
    * The file's bytes mapped copy-on-write (shared with every process mapping the same file;
    * writes stay private; unmapped when collected); undefined where the platform has no mmap
-   * or the file is empty.
+   * or the file is empty. `populate`: every page mapped now rather than at its first read.
    */
-  mapFile(path: string): ArrayBuffer | undefined;
+  mapFile(path: string, populate?: boolean): ArrayBuffer | undefined;
+}
+
+let populate = false;
+
+/**
+ * From now on, artifact files mapped by this process (model arrays, HNSW graphs) get every page
+ * mapped at load (MADV_POPULATE_READ) instead of one page fault per first touch on the request
+ * path. Serving processes turn it on (src/server/serving-process.ts).
+ */
+export function setPopulateMappings(on: boolean): void {
+  populate = on;
+}
+
+/** Whether mappings are populated at load (setPopulateMappings). */
+export function populateMappings(): boolean {
+  return populate;
 }
 
 export interface NativeBuildInfo {
