@@ -135,6 +135,16 @@ async function prepareCatalog(o: Options, cat: SyntheticCatalog): Promise<{ led:
   const catDir = join(here, '.data', 'serve', `i${o.items}-d${o.dim}`);
   const led = LedModel.fromParameters(cat.vectors, cat.biases, o.dim);
   const indexDir = join(catDir, indexName(o));
+  if (existsSync(join(indexDir, 'index.json'))) {
+    // A cached HNSW index from before the graphs were renumbered for locality: rebuilt (with
+    // the artifacts linking it), so that the figures are those of what `funnel train` builds.
+    const cached = JSON.parse(readFileSync(join(indexDir, 'index.json'), 'utf8')) as { kind: string; layout?: string };
+    if (cached.kind === 'hnsw' && cached.layout !== 'bfs') {
+      log(`the cached item index predates the graphs' locality layout: rebuilding it`);
+      rmSync(indexDir, { recursive: true, force: true });
+      for (const u of readdirSync(catDir)) rmSync(join(catDir, u, `models-${indexName(o)}`), { recursive: true, force: true });
+    }
+  }
   if (!existsSync(join(indexDir, 'index.json'))) {
     log(`building the item index (${indexKindFor(o.index, o.items)}) over ${o.items} items, cached in ${indexDir}`);
     const tmp = `${indexDir}.tmp`;

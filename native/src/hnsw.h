@@ -100,6 +100,7 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
       InstanceMethod("isMapped", &HnswGraph::IsMapped),
       InstanceMethod("setEf", &HnswGraph::SetEf),
       InstanceMethod("search", &HnswGraph::Search),
+      InstanceMethod("reorderForLocality", &HnswGraph::ReorderForLocality),
     });
   }
 
@@ -324,6 +325,16 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
   }
   Napi::Value GetMaxElements(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), index_ ? static_cast<double>(index_->getMaxElements()) : 0);
+  }
+  /** reorderForLocality(): internal ids in breadth-first order (hnswalg.h); labels and answers unchanged. */
+  Napi::Value ReorderForLocality(const Napi::CallbackInfo& info) {
+    if (!ready(info.Env(), "reorderForLocality")) return info.Env().Undefined();
+    try {
+      index_->reorderForLocality();
+    } catch (const std::exception& e) {
+      fail(info.Env(), "reorderForLocality", e);
+    }
+    return info.Env().Undefined();
   }
   Napi::Value IsMapped(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), index_ ? index_->level0Mapped() : false);

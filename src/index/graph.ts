@@ -34,6 +34,12 @@ export interface HnswGraph {
   unmarkDelete(label: number): boolean;
   getCurrentCount(): number;
   getMaxElements(): number;
+  /**
+   * Renumbers the graph's elements in breadth-first order from its entry point, so that a
+   * node's neighbours lie close together in memory (a search reads fewer distinct pages).
+   * Labels, links and search answers are unchanged; a mapped graph gets memory of its own.
+   */
+  reorderForLocality(): void;
   /** Search breadth (the search uses max(ef, k)). */
   setEf(ef: number): void;
   /**

@@ -86,7 +86,7 @@ import { ExactIndex } from './exact.js';
 import { readMeta, readUint8, writeArray, writeMeta } from './io.js';
 import { augmentItemInto, itemNorm2 } from './mips.js';
 import { EMPTY_RESULT, TopK } from './select.js';
-import { ABSENT, ACTIVE, UNAVAILABLE, checkItems, checkQuery, defaultIds, type SearchFilter, type SearchResult, type VectorIndex } from './types.js';
+import { ABSENT, UNAVAILABLE, checkItems, checkQuery, defaultIds, type SearchFilter, type SearchResult, type VectorIndex } from './types.js';
 
 const FORMAT = 2;
 const NO_BAND = 255;
@@ -154,6 +154,11 @@ export class HnswIndex implements VectorIndex {
   private labels = new Int32Array(0);
   private values = new Float32Array(0);
   private readonly heap = new TopK();
+  /**
+   * How the graphs' elements are ordered: 'bfs' when renumbered for locality at the build
+   * (`reorderForLocality`), 'insertion' for indexes built before that (same answers, slower).
+   */
+  layout: 'bfs' | 'insertion' = 'insertion';
   /** Searches answered by each path (over-fetch, library filter, exact fallback), full band searches and short probes of lower bands. */
   readonly stats = { overfetch: 0, filtered: 0, exact: 0, bandsSearched: 0, probes: 0 };
 
@@ -295,8 +300,14 @@ export class HnswIndex implements VectorIndex {
     return { idx, ids, cuts };
   }
 
-  /** After the graphs are built: items present but unavailable in the source stay out of results. */
+  /**
+   * After the graphs are built: each graph's elements renumbered for locality (a node's
+   * neighbours close in memory: the serve bench's k = 200 search ~5% faster, same answers), and
+   * items present but unavailable in the source kept out of results.
+   */
   private finishBuild(ids: number[], options: HnswOptions): HnswIndex {
+    for (const band of this.bands) band.graph.reorderForLocality();
+    this.layout = 'bfs';
     for (const id of ids) if (!this.exact.has(id)) this.hide(id);
     options.onProgress?.(ids.length, ids.length);
     return this;
@@ -344,6 +355,7 @@ export class HnswIndex implements VectorIndex {
     const current = (meta.bandOf as number[] | undefined) === undefined ? undefined : readUint8(dir, 'band.u8', Number(meta.slots));
     if (current) idx.bandOf.set(current);
     if (external) idx.sourceItems = Number(meta.sourceItems);
+    if (meta.layout === 'bfs') idx.layout = 'bfs';
     for (const id of (meta.overflow as number[] | undefined) ?? []) idx.overflow.add(id);
     return idx;
   }
@@ -437,14 +449,14 @@ export class HnswIndex implements VectorIndex {
           g.setEf(PROBE);
           const n = g.search(q, PROBE, this.labelRoom(PROBE), this.values, null, true);
           this.stats.probes++;
-          low = this.offer(this.labels, this.values, n, b, ex, allow, mask);
+          low = this.offer(this.labels, this.values, n, ex, allow, mask);
           if (low < heap.worstScore()) continue; // items not fetched score <= low
           probed = new Set(this.labels.subarray(0, n));
         }
         g.setEf(Math.max(this.opts.efSearch, f));
         const n = g.search(q, f, this.labelRoom(f), this.values, null, true);
         this.stats.bandsSearched++;
-        low = this.offer(this.labels, this.values, n, b, ex, allow, mask, probed);
+        low = this.offer(this.labels, this.values, n, ex, allow, mask, probed);
         if (f < count && low > floor) floor = low;
       }
       this.scanOverflow(query, heap, ex, allow, mask);
@@ -482,7 +494,7 @@ export class HnswIndex implements VectorIndex {
     const external = this.external && this.exact.sharesArrays;
     const slots = this.exact.slots;
     writeMeta(dir, {
-      kind: 'hnsw', format: FORMAT, dim: this.dim, m: this.opts.m, efConstruction: this.opts.efConstruction, efSearch: this.opts.efSearch, seed: this.opts.seed,
+      kind: 'hnsw', format: FORMAT, layout: this.layout, dim: this.dim, m: this.opts.m, efConstruction: this.opts.efConstruction, efSearch: this.opts.efSearch, seed: this.opts.seed,
       items: this.size, slots, bands: this.bands.map((b) => ({ lo: b.lo, hi: b.hi, items: b.graph.getCurrentCount() })), bandOf: 'band.u8',
       vectors: external ? 'external' : 'own', ...(external ? { sourceItems: this.sourceItems } : {}), overflow: [...this.overflow],
     });
@@ -535,36 +547,28 @@ export class HnswIndex implements VectorIndex {
    * filters applied, `skip` already offered; returns the lowest score among them (Infinity
    * when none). Items moved to another band or removed since are skipped.
    */
-  private offer(ids: Int32Array, scores: Float32Array, count: number, b: number, ex: ReadonlySet<number> | undefined, allow: ((id: number) => boolean) | undefined, mask: Uint8Array | undefined, skip?: Set<number>): number {
+  private offer(ids: Int32Array, scores: Float32Array, count: number, ex: ReadonlySet<number> | undefined, allow: ((id: number) => boolean) | undefined, mask: Uint8Array | undefined, skip?: Set<number>): number {
     const heap = this.heap;
-    const bandOf = this.bandOf;
-    const state = this.exact.states();
     if (this.live.length < count) this.live = new Uint8Array(2 * count);
     const live = this.live;
-    // First every candidate's band, presence and mask bytes, in a loop of independent loads: the
-    // CPU overlaps their cache misses (catalogue-sized arrays, evicted by the graph walk), which
-    // the loop below, branching on each, took one after the other (−6% per 1M-item search).
-    // live: 0 not in this band, 1 in it but masked out, 2 in it and servable.
+    // A graph search returns only items live in its band: an item removed, hidden or moved to
+    // another band is marked deleted in this band's graph (hide, place), and the marks are saved
+    // with the graph. So no band or state byte is read here (two cache misses per candidate on
+    // catalogue-sized arrays the walk has evicted: the 1M-item k = 200 search 0.287 → 0.274 ms, 3
+    // alternating runs, each lower).
+    // The mask bytes first, in a loop of independent loads: the CPU overlaps their cache misses,
+    // which the loop below, branching on each, would take one after the other.
+    // live: 1 masked out, 2 servable.
     if (mask) {
-      for (let p = 0; p < count; p++) {
-        const id = ids[p];
-        live[p] = bandOf[id] === b && state[id] === ACTIVE ? 1 + (mask[id] === 1 ? 1 : 0) : 0;
-      }
-    } else {
-      for (let p = 0; p < count; p++) {
-        const id = ids[p];
-        live[p] = bandOf[id] === b && state[id] === ACTIVE ? 2 : 0;
-      }
-    }
+      for (let p = 0; p < count; p++) live[p] = mask[ids[p]] === 1 ? 2 : 1;
+    } else live.fill(2, 0, count);
     let low = Infinity;
     for (let p = 0; p < count; p++) {
-      const l = live[p];
-      if (l === 0) continue;
       const id = ids[p];
       const s = scores[p];
       // The lowest score fetched bounds the items not fetched, masked or not.
       if (s < low) low = s;
-      if (l === 1 || (skip && skip.has(id))) continue;
+      if (live[p] === 1 || (skip && skip.has(id))) continue;
       if (!heap.wouldTake(s, id)) continue;
       if ((ex && ex.has(id)) || (allow && !allow(id))) continue;
       heap.push(s, id);

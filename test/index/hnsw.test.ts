@@ -33,6 +33,44 @@ describe('HnswIndex', () => {
     assert.equal(hnsw.stats.overfetch, queries.length, 'answered by the graph, not the exact fallback');
   });
 
+  it('never returns an item removed, hidden or moved to another band, in memory or after a save (graph searches)', async () => {
+    const cat = syntheticCatalog({ items: 6000, dim: 8, seed: 5 });
+    const idx = HnswIndex.build(cat.vectors, cat.biases, 8, { bands: 3 });
+    assert.equal(idx.bandCount, 3);
+    const q = syntheticQueries(cat, 1, 6)[0];
+    const top = Array.from(idx.search(q, 30).ids);
+    const [removed, hidden, moved] = [top.slice(0, 3), top.slice(3, 6), top.slice(6, 9)];
+    idx.remove(removed);
+    idx.setAvailable(hidden, false);
+    // A tenth of the vector and no bias: a much shorter norm, so a lower band, and a low score.
+    const vecs = new Float32Array(moved.length * 8);
+    moved.forEach((id, p) => { for (let j = 0; j < 8; j++) vecs[p * 8 + j] = cat.vectors[id * 8 + j] / 10; });
+    idx.upsert(moved, vecs, new Float32Array(moved.length));
+    const exact = ExactIndex.build(cat.vectors, cat.biases, 8);
+    exact.remove(removed);
+    exact.setAvailable(hidden, false);
+    exact.upsert(moved, vecs, new Float32Array(moved.length));
+    const check = (found: Int32Array) => {
+      const ids = Array.from(found);
+      assert.equal(new Set(ids).size, ids.length, 'no item twice');
+      for (const id of [...removed, ...hidden]) assert.ok(!ids.includes(id), `item ${id} is gone or hidden`);
+      const truth = new Set(exact.search(q, 30).ids);
+      // A moved item scores low now: its old row, left in its old band's graph, must not answer.
+      for (const id of moved) assert.ok(truth.has(id) || !ids.includes(id), `item ${id} was moved to a lower band`);
+      assert.ok(ids.filter((id) => truth.has(id)).length >= 28, 'the rest is the exact top 30');
+    };
+    const before = idx.stats.overfetch;
+    check(idx.search(q, 30).ids);
+    assert.equal(idx.stats.overfetch, before + 1, 'answered by the graph search');
+    const dir = mkdtempSync(join(tmpdir(), 'funnel-hnsw-dead-'));
+    try {
+      await idx.save(dir);
+      check((await HnswIndex.load(dir)).search(q, 30).ids);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('saves the graph without the vectors when built over adopted arrays', async () => {
     const cat = syntheticCatalog({ items: 3000, dim: 8, seed: 3 });
     const present = new Uint8Array(3000).fill(1);
@@ -47,6 +85,9 @@ describe('HnswIndex', () => {
       await assert.rejects(HnswIndex.load(dir, { vectors: cat.vectors.subarray(0, 800), biases: cat.biases.subarray(0, 100) }), /built over 3000 items/);
       const back = await HnswIndex.load(dir, { vectors: cat.vectors, biases: cat.biases, present });
       assert.equal(back.size, 2998);
+      // The graphs were renumbered for locality at the build, and the saved index says so.
+      assert.equal(idx.layout, 'bfs');
+      assert.equal(back.layout, 'bfs');
       const q = syntheticQueries(cat, 1, 9)[0];
       assert.deepEqual(Array.from(back.search(q, 30).ids), Array.from(idx.search(q, 30).ids));
       assert.ok(!back.search(q, 3000 / 4 - 1).ids.includes(11));

@@ -52,6 +52,28 @@ L2SqrSIMD16ExtAVX512(const void *pVect1v, const void *pVect2v, const void *qty_p
 
     return (res);
 }
+
+// FUNNEL: any dimension in one function with a masked tail (Funnel's augmented rows have d + 2
+// floats: hnswlib went through L2SqrSIMD16ExtResiduals, two calls and a scalar tail), and the
+// lanes summed by a reduction instead of a store and 16 scalar adds.
+static float
+L2SqrAVX512Masked(const void *pVect1v, const void *pVect2v, const void *qty_ptr) {
+    const float *x = (const float *) pVect1v;
+    const float *y = (const float *) pVect2v;
+    const size_t qty = *((const size_t *) qty_ptr);
+    __m512 sum = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= qty; i += 16) {
+        const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i));
+        sum = _mm512_fmadd_ps(d, d, sum);
+    }
+    if (i < qty) {
+        const __mmask16 m = (__mmask16) ((1u << (qty - i)) - 1);
+        const __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i));
+        sum = _mm512_fmadd_ps(d, d, sum);
+    }
+    return _mm512_reduce_add_ps(sum);
+}
 #endif
 
 #if defined(USE_AVX)
@@ -232,6 +254,10 @@ class L2Space : public SpaceInterface<float> {
             fstdistfunc_ = L2SqrSIMD16ExtResiduals;
         else if (dim > 4)
             fstdistfunc_ = L2SqrSIMD4ExtResiduals;
+#endif
+#if defined(USE_AVX512)
+        // FUNNEL: one masked AVX-512 function for every dimension of 16 or more.
+        if (AVX512Capable() && dim >= 16) fstdistfunc_ = L2SqrAVX512Masked;
 #endif
         dim_ = dim;
         data_size_ = dim * sizeof(float);
