@@ -370,8 +370,10 @@ export class RecommendationService {
     if (req.userId && this.opts.logImpressions !== false && items.length) {
       // Compact until written (typed arrays, one provenance block): held for up to flushMs, the
       // entries outlive the young generation.
+      const served = new Int32Array(result.items.length);
+      for (let p = 0; p < served.length; p++) served[p] = result.items[p].item;
       this.impressions.push({
-        userId: req.userId, items: Int32Array.from(result.items, (s) => s.item), timestamp: now, requestId, scene: sceneName,
+        userId: req.userId, items: served, timestamp: now, requestId, scene: sceneName,
         provenance: encodeProvenance(result.items.map((s) => s.sources)),
         ...(this.store.appendServed ? {} : { itemIds: items.map((it) => it.id) }),
       });

@@ -424,6 +424,9 @@ export interface RetrievalModel<Options = Record<string, unknown>> {
 // Shared helpers for implementations
 // ---------------------------------------------------------------------------------------------
 
+/** topK's heap for k up to 4,096, reused across calls (topK runs to its end without yielding). */
+const topKScratch = { s: new Float64Array(4096), i: new Int32Array(4096) };
+
 /**
  * The k best entries of `scores` whose `blocked[i]` is 0 (when given) and whose score is not
  * -Infinity / NaN, best first; ties broken by the smaller index. O(n log k).
@@ -431,9 +434,12 @@ export interface RetrievalModel<Options = Record<string, unknown>> {
 export function topK(scores: ArrayLike<number>, k: number, blocked?: Uint8Array): Recommendations {
   const n = scores.length;
   k = Math.max(0, Math.min(k, n));
-  // Min-heap of size k on (score asc, index desc): the root is the worst kept entry.
-  const hs = new Float64Array(k);
-  const hi = new Int32Array(k);
+  // Min-heap of size k on (score asc, index desc): the root is the worst kept entry. For the
+  // usual k its arrays are the module's scratch: item-kNN calls topK on every request, and a
+  // typed array of more than 64 bytes costs V8 a malloc'd backing store and its tracking.
+  const small = k <= topKScratch.s.length;
+  const hs = small ? topKScratch.s : new Float64Array(k);
+  const hi = small ? topKScratch.i : new Int32Array(k);
   let size = 0;
   const worse = (sa: number, ia: number, sb: number, ib: number) => sa < sb || (sa === sb && ia > ib);
   const siftDown = (pos: number) => {
