@@ -1,11 +1,14 @@
 /**
  * HNSW parameters against each other on the `npm run bench -- serve` data (development aid):
- * builds the LED item index with each M / efConstruction / bands given, then Recall@100/@200
- * against exact and CPU per search for 500 real user queries (history excluded), at k = 100
- * and 200 (the LED quota), for each efSearch.
+ * builds the LED item index with each M / efConstruction / bands given (kept in memory), then
+ * Recall@100/@200 against exact and CPU per search for 500 real user queries (history excluded,
+ * the availability mask as in serving), at k = 100 and 200 (the LED quota), for each efSearch.
+ * The timing runs in interleaved rounds (every configuration once per round, 7 rounds) and
+ * reports medians: this machine's speed drifts by tens of percent within minutes.
  *
- *   node --import tsx bench/_ann-params.ts --params 16:100:4,16:200:4,24:100:4 [--efs 200,160]
+ *   node --import tsx bench/_ann-params.ts --params 16:100:4,16:100:2,24:100:2 [--efs 200,160]
  */
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { latestArtifact } from '../src/artifacts/registry.js';
@@ -14,14 +17,19 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { ExactIndex } from '../src/index/exact.js';
 import { HnswIndex } from '../src/index/hnsw.js';
 
-const { values } = parseArgs({ options: { params: { type: 'string' }, efs: { type: 'string' }, queries: { type: 'string' } } });
+const { values } = parseArgs({ options: { params: { type: 'string' }, efs: { type: 'string' }, queries: { type: 'string' }, rounds: { type: 'string' } } });
 const root = join(import.meta.dirname, '.data', 'serve', 'i1000000-d64', 'u100000-h20');
 const cpu = () => { const c = process.cpuUsage(); return (c.user + c.system) / 1000; };
 const store = await SqliteStore.open(join(root, 'funnel.db'));
-const art = await loadArtifact(latestArtifact(join(root, 'models-index-hnsw-m16-efc100-b4'))!);
+// Any artifact of the bench's store: only its LED model is used.
+const modelsDir = readdirSync(root).find((n) => n.startsWith('models-'));
+if (!modelsDir) throw new Error(`no artifact in ${root}: run 'npm run bench -- serve' first`);
+const art = await loadArtifact(latestArtifact(join(root, modelsDir))!);
 const { vectors, biases, dim } = art.led.itemVectors();
 const exact = ExactIndex.adopt(vectors, biases!, dim);
 const nq = Number(values.queries ?? 500);
+const rounds = Number(values.rounds ?? 7);
+const mask = new Uint8Array(biases!.length).fill(1);
 const qs: { u: Float32Array; ex: Set<number> }[] = [];
 for (let i = 0; i < nq; i++) {
   const h = await store.history(`u${(i * 7919) % 100000}`, { types: ['view', 'click', 'purchase', 'add_to_cart', 'like', 'rating'], limit: 50 });
@@ -29,23 +37,37 @@ for (let i = 0; i < nq; i++) {
 }
 const truth = (k: number) => qs.map((q) => new Set(exact.search(q.u, k, { exclude: q.ex }).ids));
 const t100 = truth(100), t200 = truth(200);
-for (const p of (values.params ?? '16:100:4').split(',')) {
+const efs = (values.efs ?? '200').split(',').map(Number);
+const configs: { name: string; idx: HnswIndex; ef: number; k: number; ms: number[]; probes: number }[] = [];
+for (const p of (values.params ?? '16:100:2').split(',')) {
   const [m, efc, bands] = p.split(':').map(Number);
   const t0 = performance.now();
   const idx = await HnswIndex.adoptAsync(vectors, biases!, dim, art.led.knownItems(), { m, efConstruction: efc, bands });
   const buildS = (performance.now() - t0) / 1000;
-  for (const ef of (values.efs ?? '200').split(',').map(Number)) {
+  for (const ef of efs) {
     idx.efSearch = ef;
     for (const k of [100, 200]) {
       const t = k === 100 ? t100 : t200;
       let hit = 0;
-      for (let i = 0; i < qs.length; i++) for (const id of idx.search(qs[i].u, k, { exclude: qs[i].ex }).ids) if (t[i].has(id)) hit++;
-      const c0 = cpu();
-      let n = 0;
-      for (let r = 0; r < 3; r++) for (const q of qs) { idx.search(q.u, k, { exclude: q.ex, allow: () => true }); n++; }
-      console.log(`M ${m} efC ${efc} bands ${bands} (built in ${buildS.toFixed(0)} s) ef ${ef} k ${k}: recall ${(hit / (k * qs.length)).toFixed(4)}, ${((cpu() - c0) / n).toFixed(3)} ms CPU/search`);
+      for (let i = 0; i < qs.length; i++) for (const id of idx.search(qs[i].u, k, { exclude: qs[i].ex, mask }).ids) if (t[i].has(id)) hit++;
+      const name = `M ${m} efC ${efc} bands ${idx.bandCount} (built in ${buildS.toFixed(0)} s) ef ${ef} k ${k}`;
+      console.log(`${name}: recall ${(hit / (k * qs.length)).toFixed(4)}`);
+      configs.push({ name, idx, ef, k, ms: [], probes: 0 });
     }
   }
 }
+for (let r = 0; r < rounds; r++) {
+  for (const c of configs) {
+    c.idx.efSearch = c.ef;
+    const p0 = c.idx.stats.probes;
+    const c0 = cpu();
+    for (const q of qs) c.idx.search(q.u, c.k, { exclude: q.ex, mask });
+    c.ms.push((cpu() - c0) / qs.length);
+    c.probes = (c.idx.stats.probes - p0) / qs.length;
+  }
+}
+for (const c of configs) {
+  const s = [...c.ms].sort((a, b) => a - b);
+  console.log(`${c.name}: median ${s[Math.floor(s.length / 2)].toFixed(3)} ms CPU/search (rounds ${c.ms.map((x) => x.toFixed(3)).join(' ')}), ${c.probes.toFixed(2)} probes of lower bands per search`);
+}
 await store.close();
-process.exit(0);

@@ -52,9 +52,23 @@
  * | 4 norm bands, M=16, efC=100           | 4.8 s  | 0.993 (2.2 bands searched) | 0.998 | 1.000 |
  * | inner-product space, M=32, efC=200    | 18.4 s | 0.75          | 0.78          | 0.84          |
  *
- * At 1M items (d = 64, bench/serve.ts, the defaults: 4 bands, M = 16, efConstruction = 100,
+ * At 1M items (d = 64, bench/serve.ts, then 4 bands, M = 16, efConstruction = 100,
  * efSearch = 200): built in 144 s, 426 MB, Recall@100 0.97 and Recall@200 0.95 for encoded
  * user histories.
+ *
+ * Two bands by default since 2026-11-30 (four before). The table above no longer describes the
+ * code and catalogue of today: measured again, one graph reaches the recall of four bands on the
+ * same synthetic catalogue (100K items, d = 64, 100 queries, efSearch 200: Recall@100 / @200
+ * 0.9924 / 0.9845 with 1 band, the same with 2, 0.9963 / 0.9922 with 4), and the probes of the
+ * lower bands are what more bands cost (~0.045 ms each at 1M items: the descent through the
+ * band's upper layers dominates a 16-wide search). On the serve bench (bench/_ann-params.ts:
+ * 1M items, 500 encoded user histories, history excluded, medians of 7 interleaved rounds),
+ * per k = 200 search: 1 band 0.224 ms (no probe), 2 bands 0.239 (0.64 probes), 4 bands 0.268
+ * (1.63 probes); per k = 100 search 0.174 / 0.170 / 0.205; Recall@100 0.9691 / 0.9692 /
+ * 0.9700, Recall@200 0.9511 / 0.9511 / 0.9549. In the server, side by side (bench/_serve-ab.ts
+ * with FUNNEL_PROFILE=1, 3 rounds each), the ANN step took 0.32–0.36 ms with 2 bands against
+ * 0.40–0.43 with 4. Two, not one: bands still keep a catalogue whose norms are far more skewed
+ * than these from a single graph with one M.
  *
  * - hnswlib over usearch (bench/_ann-compare.ts, same catalogue, M=16, efC=100): the same
  *   graph quality (identical recall single-threaded), a faster single query, a filter callback
@@ -104,7 +118,7 @@ export interface HnswOptions {
   efConstruction?: number;
   /** Candidate list size while searching (default 200; at least the number of items fetched). */
   efSearch?: number;
-  /** Norm bands (default 4; fewer for small catalogues, at least 2,000 items each; 1..64). */
+  /** Norm bands (default 2; fewer for small catalogues, at least 2,000 items each; 1..64). */
   bands?: number;
   /** Seed of the graphs' level assignment (default 100). */
   seed?: number;
@@ -114,7 +128,7 @@ export interface HnswOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export const HNSW_DEFAULTS = { m: 16, efConstruction: 100, efSearch: 200, bands: 4, seed: 100 };
+export const HNSW_DEFAULTS = { m: 16, efConstruction: 100, efSearch: 200, bands: 2, seed: 100 };
 
 /** Where a loaded index takes its exact vectors from when they were saved outside it. */
 export interface ExternalVectors {

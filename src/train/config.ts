@@ -14,7 +14,7 @@
  *     "itemknn": { "similarity": "cosine", "k": 100 },
  *     "popularity": { "halfLifeDays": 14 },
  *     "validationUsers": 500,                 // held out to pick the LED checkpoint
- *     "index": { "kind": "auto", "hnswMinItems": 20000, "m": 16, "efConstruction": 100, "efSearch": 200, "bands": 4 },
+ *     "index": { "kind": "auto", "hnswMinItems": 20000, "m": 16, "efConstruction": 100, "efSearch": 200, "bands": 2 },
  *     "ranker": {                             // trained when a scene has "scorer": "ranker"
  *       "model": "fm",                        // "lr" (FTRL) or "fm"
  *       "heads": { "click": 1, "conversion": 0.5 },  // weights of the combined score
@@ -90,7 +90,7 @@ export interface ItemIndexConfig {
   efConstruction: number;
   /** HNSW search breadth (default 200; a search for more items uses at least that many). */
   efSearch: number;
-  /** Norm bands, one graph each (default 4; see src/index/hnsw.ts). */
+  /** Norm bands, one graph each (default 2; see src/index/hnsw.ts). */
   bands: number;
 }
 
@@ -152,7 +152,7 @@ export const DEFAULT_TRAINING: TrainingConfig = {
   itemknn: { similarity: 'cosine', k: 100 },
   popularity: { halfLifeDays: 14 },
   validationUsers: 500,
-  index: { kind: 'auto', hnswMinItems: 20_000, m: 16, efConstruction: 100, efSearch: 200, bands: 4 },
+  index: { kind: 'auto', hnswMinItems: 20_000, m: 16, efConstruction: 100, efSearch: 200, bands: 2 },
   ranker: {
     model: 'lr',
     heads: { click: 1 },
