@@ -172,7 +172,10 @@ export class HnswIndex implements VectorIndex {
    * How the graphs' elements are ordered: 'bfs' when renumbered for locality at the build
    * (`reorderForLocality`), 'insertion' for indexes built before that (same answers, slower).
    */
-  layout: 'bfs' | 'insertion' = 'insertion';
+  get layout(): 'bfs' | 'insertion' {
+    return this.ordered ? 'bfs' : 'insertion';
+  }
+  private ordered = false;
   /** Searches answered by each path (over-fetch, library filter, exact fallback), full band searches and short probes of lower bands. */
   readonly stats = { overfetch: 0, filtered: 0, exact: 0, bandsSearched: 0, probes: 0 };
 
@@ -321,7 +324,7 @@ export class HnswIndex implements VectorIndex {
    */
   private finishBuild(ids: number[], options: HnswOptions): HnswIndex {
     for (const band of this.bands) band.graph.reorderForLocality();
-    this.layout = 'bfs';
+    this.ordered = true;
     for (const id of ids) if (!this.exact.has(id)) this.hide(id);
     options.onProgress?.(ids.length, ids.length);
     return this;
@@ -369,7 +372,7 @@ export class HnswIndex implements VectorIndex {
     const current = (meta.bandOf as number[] | undefined) === undefined ? undefined : readUint8(dir, 'band.u8', Number(meta.slots));
     if (current) idx.bandOf.set(current);
     if (external) idx.sourceItems = Number(meta.sourceItems);
-    if (meta.layout === 'bfs') idx.layout = 'bfs';
+    if (meta.layout === 'bfs') idx.ordered = true;
     for (const id of (meta.overflow as number[] | undefined) ?? []) idx.overflow.add(id);
     return idx;
   }
@@ -556,10 +559,11 @@ export class HnswIndex implements VectorIndex {
   }
 
   /**
-   * Offers graph candidates of band `b` with their exact scores (computed by the graph search
+   * Offers one band's graph candidates with their exact scores (computed by the graph search
    * from its stored rows [v, b, s]: the same float32 values as the item matrix) to the heap,
    * filters applied, `skip` already offered; returns the lowest score among them (Infinity
-   * when none). Items moved to another band or removed since are skipped.
+   * when none). Items moved to another band or removed since never come back from the graph
+   * (its deleted marks).
    */
   private offer(ids: Int32Array, scores: Float32Array, count: number, ex: ReadonlySet<number> | undefined, allow: ((id: number) => boolean) | undefined, mask: Uint8Array | undefined, skip?: Set<number>): number {
     const heap = this.heap;
