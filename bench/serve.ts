@@ -22,7 +22,9 @@
  *    behind by an overloaded step is not charged to the next. Latencies run from the moment a
  *    request is sent (bench/_serve-load.ts); the load generator's lag behind its schedule and
  *    the server's event-loop delay are reported beside them.
- *    The highest sustained rate is the throughput; then `--half-runs` runs (default 3) at half of
+ *    Between the last sustained rate and the first that was not, three halvings of the gap
+ *    refine the highest sustained rate: that is the throughput, reported per server core too
+ *    (the rate over the cores the server kept busy at it); then `--half-runs` runs (default 3) at half of
  *    it give p50/p99/p99.9 (each figure the median of the runs: the same code on this VM measured
  *    0.74–0.90 ms of CPU per request from one 15 s run to the next),
  *    server CPU seconds per 1,000 requests (process.cpuUsage of the server), RSS, and the
@@ -505,12 +507,33 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   try {
     await rig.step(200, 2, o.users[0], o.k, o.connections, 99); // warm-up (JIT, page cache)
     const rates = o.rates ?? Array.from({ length: 20 }, (_, i) => Math.round(250 * 1.4 ** i));
+    let failed: Step | undefined;
     for (const rate of rates) {
       const s = await rig.step(rate, o.duration, o.users[0], o.k, o.connections, rate);
       steps.push(s);
       printStep(s);
-      if (!s.sustained) break;
+      if (!s.sustained) {
+        failed = s;
+        break;
+      }
       best = s;
+    }
+    // The ×1.4 steps are coarse (the highest sustained rate could be 40% short of the real
+    // one): three halvings of the gap between the last sustained rate and the first that was
+    // not give the highest sustainable throughput to within ~5%.
+    if (!o.rates && best && failed) {
+      let lo = best.rate;
+      let hi = failed.rate;
+      for (let i = 0; i < 3 && hi - lo > 0.03 * lo; i++) {
+        const mid = Math.round((lo + hi) / 2);
+        const s = await rig.step(mid, o.duration, o.users[0], o.k, o.connections, mid);
+        steps.push(s);
+        printStep(s);
+        if (s.sustained) {
+          best = s;
+          lo = mid;
+        } else hi = mid;
+      }
     }
     // A slow machine: step down from the first default rate until one is sustained.
     for (let rate = Math.round(rates[0] / 1.4); !best && !o.rates && rate >= 25; rate = Math.round(rate / 1.4)) {
@@ -553,9 +576,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       for (const m of memory) console.log(`${String(m.users).padEnd(9)} ${String(m.events).padStart(9)} ${String(m.rss_mb_idle).padStart(12)} ${String(m.rss_mb_after_load).padStart(18)}`);
     }
     const perCore = Math.round(1000 / halfStep.server_cpu_s_per_1000);
-    console.log(`\nhighest sustained: ${best.rate}/s (server ${best.server_cores} cores busy); at half load: p50 ${halfStep.p50_ms} ms, p99 ${halfStep.p99_ms} ms, p99.9 ${halfStep.p999_ms} ms, ${halfStep.server_cpu_s_per_1000} CPU s per 1000 requests (${perCore} requests per CPU second)`);
+    // Throughput per server core: the highest sustained rate over the cores the server kept
+    // busy at it (its CPU seconds per second; one event loop, so about one core at most).
+    const capacityPerCore = Math.round(best.achieved / Math.max(best.server_cores, 1e-9));
+    console.log(`\nhighest sustained: ${best.rate}/s (server ${best.server_cores} cores busy: ${capacityPerCore} requests per second per core); at half load: p50 ${halfStep.p50_ms} ms, p99 ${halfStep.p99_ms} ms, p99.9 ${halfStep.p999_ms} ms, ${halfStep.server_cpu_s_per_1000} CPU s per 1000 requests (${perCore} requests per CPU second)`);
     if (halfStep.profile) console.log(`in-process split at half load (mean ms): ${Object.entries(halfStep.profile).map(([k, v]) => `${k.replace(/_ms$/, '')} ${v.toFixed(3)}`).join(', ')}`);
-    console.log(`targets: >= 1600 rec/s per core: ${perCore >= 1600 ? 'met' : 'NOT met'}; p50 <= 0.5 ms: ${halfStep.p50_ms <= 0.5 ? 'met' : 'NOT met'}; p99 <= 2 ms: ${halfStep.p99_ms <= 2 ? 'met' : 'NOT met'}`);
+    console.log(
+      `targets: >= 1600 rec/s per core at the highest sustained rate: ${capacityPerCore >= 1600 ? 'met' : 'NOT met'} (at half load, per CPU second: ${perCore >= 1600 ? 'met' : 'NOT met'}); ` +
+        `p50 <= 0.5 ms: ${halfStep.p50_ms <= 0.5 ? 'met' : 'NOT met'}; p99 <= 2 ms: ${halfStep.p99_ms <= 2 ? 'met' : 'NOT met'}`,
+    );
     return {
       items: o.items,
       dim: o.dim,
@@ -569,6 +598,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       server_start_s: +rig.startSeconds.toFixed(1),
       max_sustained_rps: best.rate,
       max_step_cores: best.server_cores,
+      max_sustained_rps_per_core: capacityPerCore,
       half_load_rps: half,
       p50_ms: halfStep.p50_ms,
       p99_ms: halfStep.p99_ms,
