@@ -8,9 +8,9 @@
  *
  *   node --import tsx bench/_ann-params.ts --params 16:100:4,16:100:2,24:100:2 [--efs 200,160]
  */
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { serveModelsDir } from './serve.js';
 import { latestArtifact } from '../src/artifacts/registry.js';
 import { loadArtifact } from '../src/serving/artifact.js';
 import { SqliteStore } from '../src/store/sqlite.js';
@@ -21,10 +21,8 @@ const { values } = parseArgs({ options: { params: { type: 'string' }, efs: { typ
 const root = join(import.meta.dirname, '.data', 'serve', 'i1000000-d64', 'u100000-h20');
 const cpu = () => { const c = process.cpuUsage(); return (c.user + c.system) / 1000; };
 const store = await SqliteStore.open(join(root, 'funnel.db'));
-// Any artifact of the bench's store: only its LED model is used.
-const modelsDir = readdirSync(root).find((n) => n.startsWith('models-'));
-if (!modelsDir) throw new Error(`no artifact in ${root}: run 'npm run bench -- serve' first`);
-const art = await loadArtifact(latestArtifact(join(root, modelsDir))!);
+// Only the artifact's LED model is used.
+const art = await loadArtifact(latestArtifact(serveModelsDir(root))!);
 const { vectors, biases, dim } = art.led.itemVectors();
 const exact = ExactIndex.adopt(vectors, biases!, dim);
 const nq = Number(values.queries ?? 500);

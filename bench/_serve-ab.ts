@@ -10,21 +10,14 @@
  * instead of --data's: a checkout that refuses a store of another schema version gets its own.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { serveModelsDir } from './serve.js';
 
 const { values } = parseArgs({ options: { variant: { type: 'string', multiple: true }, rate: { type: 'string' }, seconds: { type: 'string' }, rounds: { type: 'string' }, users: { type: 'string' }, data: { type: 'string' } } });
 const data = values.data ?? join(import.meta.dirname, '.data', 'serve', 'i1000000-d64', 'u100000-h20');
 const db = join(data, 'funnel.db');
-/** The artifact folder of a bench data folder (the serve bench writes one per index setting). */
-const modelsIn = (dir: string): string => {
-  const found = readdirSync(dir).filter((n) => n.startsWith('models-')).sort();
-  if (found.length === 0) throw new Error(`no artifact in ${dir}: run 'npm run bench -- serve' first`);
-  // The default index's first (the serve bench's name for it), else the only one.
-  return join(dir, found.find((n) => n === 'models-index-hnsw-m16-efc100-b2') ?? found[0]);
-};
-const models = modelsIn(data);
+const models = serveModelsDir(data);
 const rate = Number(values.rate ?? 300);
 const seconds = Number(values.seconds ?? 10);
 const rounds = Number(values.rounds ?? 2);
@@ -52,7 +45,7 @@ for (let r = 0; r < rounds; r++) {
     const script = v.root.endsWith('.ts') ? v.root : join(v.root, 'bench', '_serve-server.ts');
     // DATA=dir: this variant's own copy of the data (e.g. a store another schema version needs)
     const vdata = v.env.DATA;
-    const server = fork(script, vdata ? [join(vdata, 'funnel.db'), modelsIn(vdata)] : [db, models], { cwd: v.root.endsWith('.ts') ? process.cwd() : v.root, execArgv: ['--import', 'tsx', ...(v.env.EXECARGV ? v.env.EXECARGV.split(' ') : [])], env: { ...process.env, ...v.env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const server = fork(script, vdata ? [join(vdata, 'funnel.db'), serveModelsDir(vdata)] : [db, models], { cwd: v.root.endsWith('.ts') ? process.cwd() : v.root, execArgv: ['--import', 'tsx', ...(v.env.EXECARGV ? v.env.EXECARGV.split(' ') : [])], env: { ...process.env, ...v.env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const ready = await ask<{ port: number; startSeconds: number }>(server, undefined, 'ready');
     await ask(load, { type: 'run', port: ready.port, rate: 200, seconds: 3, users, k: 20, connections: 64, seed: 99 + r }, 'result');
     const a = await ask<{ cpu: NodeJS.CpuUsage; rss: number; profile: Record<string, { mean_ms: number }> }>(server, { type: 'stats' }, 'stats');

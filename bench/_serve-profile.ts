@@ -5,8 +5,8 @@
  *
  *   node --import tsx bench/_serve-profile.ts [ann|service|all] [--n N]
  */
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { serveModelsDir } from './serve.js';
 import { latestArtifact } from '../src/artifacts/registry.js';
 import { loadArtifact } from '../src/serving/artifact.js';
 import { StoreCatalog } from '../src/serving/catalog.js';
@@ -28,9 +28,7 @@ const cpu = () => { const c = process.cpuUsage(); return (c.user + c.system) / 1
 
 const store = await SqliteStore.open(join(root, 'funnel.db'));
 const tLoad = performance.now();
-// The default index's artifact (the serve bench's name for it), else the first there is.
-const modelsDirs = readdirSync(root).filter((n) => n.startsWith('models-')).sort();
-const art = await loadArtifact(latestArtifact(join(root, modelsDirs.find((n) => n === 'models-index-hnsw-m16-efc100-b2') ?? modelsDirs[0]))!);
+const art = await loadArtifact(latestArtifact(serveModelsDir(root))!);
 console.log(`artifact loaded in ${((performance.now() - tLoad) / 1000).toFixed(2)} s`);
 const users = Array.from({ length: N }, (_, i) => `u${(i * 7919) % 100000}`);
 

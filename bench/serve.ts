@@ -126,10 +126,22 @@ function histories(cat: SyntheticCatalog, users: number, history: number, seed =
   return { userIdx: userIdx.subarray(0, e), itemIdx: itemIdx.subarray(0, e), ts: ts.subarray(0, e) };
 }
 
-function indexName(o: Options): string {
+function indexName(o: Pick<Options, 'index' | 'items'>): string {
   const kind = indexKindFor(o.index, o.items);
   const c = o.index;
   return kind === 'hnsw' ? `index-hnsw-m${c.m}-efc${c.efConstruction}-b${c.bands}` : 'index-exact';
+}
+
+/**
+ * The artifact folder in one of this bench's user folders (e.g. .data/serve/i1000000-d64/u100000-h20),
+ * for the development aids beside it: the one of the default index setting, else the first there
+ * is (another `--ef` or a copy made for a comparison).
+ */
+export function serveModelsDir(userDir: string): string {
+  const found = readdirSync(userDir).filter((n) => n.startsWith('models-')).sort();
+  if (found.length === 0) throw new Error(`no artifact in ${userDir}: run 'npm run bench -- serve' first`);
+  const preferred = `models-${indexName({ index: DEFAULT_TRAINING.index, items: 1_000_000 })}`;
+  return join(userDir, found.includes(preferred) ? preferred : found[0]);
 }
 
 /** The catalogue's LED model and index, cached. */
