@@ -7,7 +7,9 @@ import type {
   Candidate,
   CandidateGenerator,
   FunnelResult,
+  GeneratorOutput,
   GeneratorSlot,
+  Provenance,
   RequestContext,
   RerankRule,
   ScoredItem,
@@ -25,6 +27,16 @@ export class RankFusionScorer implements Scorer {
     private readonly weights: Record<string, number> = {},
     private readonly k0 = 60,
   ) {}
+
+  /** The weight of a generator's ranks (default 1). */
+  weightOf(generator: string): number {
+    return this.weights[generator] ?? 1;
+  }
+
+  /** The rank offset (score of rank r: weight / (k0 + r + 1)). */
+  get offset(): number {
+    return this.k0;
+  }
 
   score(_ctx: RequestContext, candidates: Candidate[]): Float32Array {
     const out = new Float32Array(candidates.length);
@@ -140,12 +152,18 @@ export function mergeCandidates(
  * descending, ties by the lower item index): one pass keeping a small sorted array.
  */
 export function topByScore(scores: Float32Array, candidates: readonly Candidate[], k: number): number[] {
-  const n = scores.length;
+  const items = new Int32Array(candidates.length);
+  for (let i = 0; i < items.length; i++) items[i] = candidates[i].item;
+  return topPositions(scores, items, scores.length, k);
+}
+
+/** `topByScore` over the first `n` entries of parallel score and item columns. */
+function topPositions(scores: Float32Array, items: Int32Array, n: number, k: number): number[] {
   const m = Math.min(k, n);
   if (m <= 0) return [];
   const top: number[] = [];
   // before(a, b): candidate a ranks before candidate b
-  const before = (a: number, b: number) => scores[a] > scores[b] || (scores[a] === scores[b] && candidates[a].item < candidates[b].item);
+  const before = (a: number, b: number) => scores[a] > scores[b] || (scores[a] === scores[b] && items[a] < items[b]);
   for (let i = 0; i < n; i++) {
     if (top.length === m && !before(i, top[m - 1])) continue;
     let p = top.length === m ? m - 1 : top.length;
@@ -156,6 +174,99 @@ export function topByScore(scores: Float32Array, candidates: readonly Candidate[
     top[p] = i;
   }
   return top;
+}
+
+/** Scratch of `fusedTopK` (a call runs to its end without yielding). */
+let fusedItem = new Int32Array(1024);
+let fusedSum = new Float64Array(1024);
+let fusedScore = new Float32Array(1024);
+let fusedRanks = new Int32Array(4096);
+
+/**
+ * Merge, rank fusion and top k in one pass over the generator outputs, with no object per
+ * candidate: exactly what `mergeCandidates` → `RankFusionScorer.score` → `topByScore` give
+ * (the same sums in the same order, rounded to float32 the same way; test/funnel/pipeline.test.ts
+ * compares both on random outputs), with provenance objects built for the k items returned only.
+ * The candidate objects of the general path were half of a request's garbage (the serve bench's
+ * heap profile: ~450 candidates, each an object, a one-element array and a provenance object).
+ * Returns undefined when an output lists an item twice (the general path keeps both proposals).
+ */
+export function fusedTopK(
+  names: string[],
+  outputs: { items: Int32Array; scores: Float32Array }[],
+  fusion: RankFusionScorer,
+  k: number,
+  keep?: (item: number) => boolean,
+  kept?: readonly boolean[],
+): { items: ScoredItem[]; candidates: number } | undefined {
+  const G = outputs.length;
+  let total = 0;
+  for (const o of outputs) total += o.items.length;
+  mergeSlots.reset(total);
+  if (mergeAt.length !== mergeSlots.capacity) mergeAt = new Int32Array(mergeSlots.capacity);
+  if (fusedItem.length < total) {
+    fusedItem = new Int32Array(total);
+    fusedSum = new Float64Array(total);
+    fusedScore = new Float32Array(total);
+  }
+  if (fusedRanks.length < total * G) fusedRanks = new Int32Array(total * G);
+  const at = mergeAt;
+  const item = fusedItem;
+  const sum = fusedSum;
+  const ranks = fusedRanks;
+  const k0 = fusion.offset;
+  let n = 0;
+  for (let g = 0; g < G; g++) {
+    const { items } = outputs[g];
+    const w = fusion.weightOf(names[g]);
+    const check = kept?.[g] ? undefined : keep;
+    for (let r = 0; r < items.length; r++) {
+      const it = items[r];
+      if (!(it >= 0)) continue;
+      const h = mergeSlots.slot(it);
+      let c: number;
+      if (h < 0) {
+        if (check && !check(it)) {
+          at[~h] = 0;
+          continue;
+        }
+        c = n++;
+        item[c] = it;
+        sum[c] = 0;
+        ranks.fill(-1, c * G, c * G + G);
+        at[~h] = n;
+      } else if (at[h] > 0) {
+        c = at[h] - 1;
+        if (ranks[c * G + g] >= 0) return undefined; // listed twice by this generator
+      } else continue;
+      ranks[c * G + g] = r;
+      sum[c] += w / (k0 + r + 1);
+    }
+  }
+  const score = fusedScore;
+  for (let c = 0; c < n; c++) score[c] = sum[c];
+  const top = topPositions(score, item, n, k);
+  const out: ScoredItem[] = new Array(top.length);
+  for (let p = 0; p < top.length; p++) {
+    const c = top[p];
+    const sources: Provenance[] = [];
+    for (let g = 0; g < G; g++) {
+      const r = ranks[c * G + g];
+      if (r >= 0) sources.push({ generator: names[g], rank: r, score: outputs[g].scores[r] });
+    }
+    out[p] = { item: item[c], sources, score: score[c] };
+  }
+  return { items: out, candidates: n };
+}
+
+/** The scorer's plain rank fusion when that is all it does (a ranker scene without a ranker falls back to it). */
+function plainFusion(scorer: Scorer): RankFusionScorer | undefined {
+  if (Object.getPrototypeOf(scorer) === RankFusionScorer.prototype) return scorer as RankFusionScorer;
+  if (Object.getPrototypeOf(scorer) === RankerScorer.prototype) {
+    const rs = scorer as RankerScorer;
+    if (!rs.active) return plainFusion(rs.fallback);
+  }
+  return undefined;
 }
 
 export interface FunnelOptions {
@@ -172,6 +283,8 @@ export class Funnel {
   private readonly names: string[];
   /** Per generator: its items pass the request's filters already (CandidateGenerator.filtered). */
   private readonly filtered: boolean[];
+  /** The scorer when it is plain rank fusion (merged, scored and selected in one pass). */
+  private readonly fusion: RankFusionScorer | undefined;
 
   constructor(opts: FunnelOptions) {
     if (opts.generators.length === 0) throw new Error('a funnel needs at least one generator');
@@ -185,13 +298,30 @@ export class Funnel {
     this.names = opts.generators.map((g) => g.generator.name);
     this.filtered = opts.generators.map((g) => g.generator.filtered === true);
     this.scorer = opts.scorer ?? rankFusionFor(opts.generators);
+    this.fusion = plainFusion(this.scorer);
     this.rules = opts.rules ?? [];
   }
 
   async recommend(ctx: RequestContext): Promise<FunnelResult> {
     const t0 = performance.now();
-    const outputs = await Promise.all(this.generators.map((g) => g.generator.generate(ctx, g.quota)));
+    const gens = this.generators;
+    const produced: (GeneratorOutput | Promise<GeneratorOutput>)[] = new Array(gens.length);
+    let pending = false;
+    for (let g = 0; g < gens.length; g++) {
+      const o = gens[g].generator.generate(ctx, gens[g].quota);
+      if (o instanceof Promise) pending = true;
+      produced[g] = o;
+    }
+    const outputs = pending ? await Promise.all(produced) : (produced as GeneratorOutput[]);
     const t1 = performance.now();
+    if (this.fusion && this.rules.length === 0 && !ctx.debug) {
+      // Rank fusion and no rules: merged, scored and selected in one pass (same result).
+      const fused = fusedTopK(this.names, outputs, this.fusion, ctx.k, (item) => passesFilters(ctx, item), this.filtered);
+      if (fused) {
+        const t2 = performance.now();
+        return { items: fused.items, candidates: fused.candidates, timings: { generate_ms: t1 - t0, merge_ms: t2 - t1, score_ms: 0, rerank_ms: 0, total_ms: t2 - t0 } };
+      }
+    }
     const candidates = mergeCandidates(this.names, outputs, (item) => passesFilters(ctx, item), this.filtered);
     const t2 = performance.now();
     const scores = await this.scorer.score(ctx, candidates);

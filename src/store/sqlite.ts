@@ -109,6 +109,11 @@ const EXT_ID_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS events_ext_id ON events 
  * B-tree insert per logged impression and a quarter of a bulk load's index builds. Stores
  * that have it (events_request) lose it at their next open.
  */
+/** Shared zero-length columns of empty histories (nothing can be written into them). */
+const NO_I32 = new Int32Array(0);
+const NO_U16 = new Uint16Array(0);
+const NO_F64 = new Float64Array(0);
+
 function eventIndexes(imp: number, dis: number): string {
   return `
 CREATE INDEX IF NOT EXISTS events_user_ts_rest ON events (user_idx, ts, type, item_idx, value) WHERE type != ${imp};
@@ -1360,16 +1365,19 @@ export class SqliteStore implements Store, BulkLoadable {
     this.ensureOpen();
     const dv = this.syncIds();
     const uidx = this.lookupUser(userId);
-    const empty: UserHistory = { length: 0, itemIdx: new Int32Array(0), type: new Uint16Array(0), value: new Float64Array(0), timestamp: new Float64Array(0) };
-    if (uidx < 0) return empty;
+    // Every request reads the user's dislikes too (mostly none): the empty answer allocates nothing new but its object.
+    const empty = (): UserHistory => ({ length: 0, itemIdx: NO_I32, type: NO_U16, value: NO_F64, timestamp: NO_F64 });
+    if (uidx < 0) return empty();
     const limit = options.limit ?? 100;
     // Served from the covering user indexes without table reads; events of deleted items are
     // dropped here (a join on items cost as much as the read).
     const cols = `SELECT e.item_idx AS item_idx, e.type AS type, e.value AS value, e.ts AS ts, ${ITEMS} AS items FROM events e`;
     const rows = this.liveUserRows<number[]>(uidx, options, limit, 'index', cols, 0, dv);
-    if (!rows) return empty;
+    if (!rows || rows.length === 0) return empty();
     const n = rows.length;
-    const h: UserHistory = { length: n, itemIdx: new Int32Array(n), type: new Uint16Array(n), value: new Float64Array(n), timestamp: new Float64Array(n) };
+    // The four columns in one buffer (one backing store for the collector to track, not four).
+    const buf = new ArrayBuffer(n * 22);
+    const h: UserHistory = { length: n, timestamp: new Float64Array(buf, 0, n), value: new Float64Array(buf, n * 8, n), itemIdx: new Int32Array(buf, n * 16, n), type: new Uint16Array(buf, n * 20, n) };
     for (let i = 0; i < n; i++) {
       const r = rows[i];
       h.itemIdx[i] = r[0];

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Funnel, RankFusionScorer, StaticListGenerator, mergeCandidates, topByScore } from '../../src/funnel/pipeline.js';
-import type { Candidate } from '../../src/funnel/types.js';
+import { Funnel, RankFusionScorer, StaticListGenerator, fusedTopK, mergeCandidates, topByScore } from '../../src/funnel/pipeline.js';
+import type { Candidate, ScoredItem, Scorer } from '../../src/funnel/types.js';
 import type { RequestContext, RerankRule } from '../../src/funnel/types.js';
 
 function ctx(over: Partial<RequestContext> = {}): RequestContext {
@@ -71,6 +71,66 @@ describe('funnel pipeline', () => {
       assert.ok(askedTrusted <= firstUntrusted, 'asked only for items first proposed by an unmarked generator');
     }
     assert.deepEqual(mergeCandidates(['a'], [{ items: Int32Array.from([-1, 4]), scores: Float32Array.from([1, 2]) }]).map((c) => c.item), [4], 'negative indices are no items');
+  });
+
+  it('merges, fuses and selects in one pass exactly as merge → rank fusion → top k do', () => {
+    let seed = 11;
+    const rnd = (n: number) => Math.floor(((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * n);
+    const general = (names: string[], outputs: { items: Int32Array; scores: Float32Array }[], fusion: RankFusionScorer, k: number, keep?: (i: number) => boolean, kept?: boolean[]) => {
+      const cands = mergeCandidates(names, outputs, keep, kept);
+      const scores = fusion.score(ctx(), cands);
+      const items: ScoredItem[] = topByScore(scores, cands, k).map((i) => ({ item: cands[i].item, sources: cands[i].sources, score: scores[i] }));
+      return { items, candidates: cands.length };
+    };
+    let compared = 0;
+    for (let round = 0; round < 200; round++) {
+      const G = 1 + rnd(5);
+      const outputs = Array.from({ length: G }, () => {
+        // distinct items per output (a generator lists an item once), some negative
+        const n = round >= 180 ? 300 + rnd(300) : rnd(40);
+        const items = new Set<number>();
+        while (items.size < n) items.add(rnd(round < 100 ? 80 : 3000) - (rnd(20) === 0 ? 5000 : 0));
+        const arr = Int32Array.from(items);
+        return { items: arr, scores: Float32Array.from(arr, () => rnd(1000) / 7) };
+      });
+      const names = outputs.map((_, g) => `g${g}`);
+      const weights: Record<string, number> = {};
+      for (const n of names) if (rnd(2)) weights[n] = [0.5, 2, 3.7, 0][rnd(4)];
+      const fusion = new RankFusionScorer(weights, [60, 0, 10][rnd(3)]);
+      const k = [0, 1, 5, 20, 200, 1000][rnd(6)];
+      const keep = rnd(2) ? (i: number) => i % 3 !== 0 : undefined;
+      const kept = rnd(2) ? outputs.map(() => rnd(2) === 0) : undefined;
+      const fast = fusedTopK(names, outputs, fusion, k, keep, kept);
+      assert.ok(fast, `round ${round}: no duplicates, so the one pass answers`);
+      assert.deepEqual(fast, general(names, outputs, fusion, k, keep, kept), `round ${round}`);
+      compared += fast.items.length;
+    }
+    assert.ok(compared > 2000, 'the rounds returned items to compare');
+    // an output listing an item twice: left to the general path (which keeps both proposals)
+    const dup = [{ items: Int32Array.from([1, 2, 1]), scores: Float32Array.from([3, 2, 1]) }];
+    assert.equal(fusedTopK(['a'], dup, new RankFusionScorer(), 5), undefined);
+    assert.deepEqual(general(['a'], dup, new RankFusionScorer(), 5).items[0].sources.length, 2);
+  });
+
+  it('serves the same through the one-pass fusion as through the general path', async () => {
+    // A scorer that delegates to rank fusion is not plain rank fusion: the funnel takes the general path.
+    const fusion = new RankFusionScorer({ b: 3 });
+    const wrapped: Scorer = { name: 'wrapped', score: (c, cands) => fusion.score(c, cands) };
+    let seed = 5;
+    const rnd = (n: number) => Math.floor(((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * n);
+    const lists = ['a', 'b', 'c'].map((name) => gen(name, [...new Set(Array.from({ length: 60 }, () => rnd(100)))]));
+    const slots = lists.map((g, i) => ({ generator: g, quota: 10 + 10 * i, ...(g.name === 'b' ? { weight: 3 } : {}) }));
+    const fast = new Funnel({ generators: slots });
+    const slow = new Funnel({ generators: slots, scorer: wrapped });
+    for (let t = 0; t < 20; t++) {
+      const c = ctx({ k: 1 + rnd(40), exclude: new Set(Array.from({ length: rnd(10) }, () => rnd(100))), ...(t % 2 ? { allow: (i: number) => i % 4 !== 1 } : {}) });
+      const a = await fast.recommend(c);
+      const b = await slow.recommend(c);
+      assert.deepEqual(a.items, b.items, `case ${t}`);
+      assert.equal(a.candidates, b.candidates);
+      assert.equal(a.timings.score_ms, 0, 'the one pass scored while merging');
+      assert.ok(b.timings.score_ms > 0 || b.timings.merge_ms >= 0);
+    }
   });
 
   it('fuses ranks: an item proposed by two generators beats one proposed by one', async () => {
