@@ -8,7 +8,7 @@
  * fire at a 1 ms grain, so a request goes out up to ~1 ms after its scheduled time: that lag is
  * the client's, not the server's, and is reported on its own (`lags`); `fromSchedule` keeps the
  * latency counted from the scheduled time as well.
- *   → { type: 'run', port, rate, seconds, users, k, connections, seed }
+ *   → { type: 'run', port, rate, seconds, users, k, connections, seed, path? }
  *   ← { type: 'result', sent, ok, errors, late, wallSeconds, latencies, fromSchedule, lags (ms, sorted) }
  * LOAD_PATH=/health (development aid): every request asks that path instead, to measure what
  * the HTTP stack alone costs the server (2026-11-29 night: 0.13-0.15 ms CPU per request at
@@ -25,6 +25,8 @@ interface RunMsg {
   k: number;
   connections: number;
   seed: number;
+  /** Ask this path instead of users' recommendations (the bench's HTTP floor: `/health`). */
+  path?: string;
 }
 
 if (!process.send) {
@@ -61,7 +63,7 @@ async function runLoad(m: RunMsg): Promise<Record<string, unknown>> {
     const user = Math.floor(rand() * m.users);
     const sentAt = performance.now();
     lags.push(sentAt - scheduled);
-    const req = http.get({ agent, host: '127.0.0.1', port: m.port, path: process.env.LOAD_PATH ?? `/users/u${user}/recommendations?k=${m.k}` }, (res) => {
+    const req = http.get({ agent, host: '127.0.0.1', port: m.port, path: m.path ?? process.env.LOAD_PATH ?? `/users/u${user}/recommendations?k=${m.k}` }, (res) => {
       let bytes = 0;
       res.on('data', (c: Buffer) => (bytes += c.length));
       res.on('end', () => {
