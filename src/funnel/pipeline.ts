@@ -309,7 +309,7 @@ export class Funnel {
     let pending = false;
     for (let g = 0; g < gens.length; g++) {
       const o = gens[g].generator.generate(ctx, gens[g].quota);
-      if (o instanceof Promise) pending = true;
+      if (typeof (o as Partial<PromiseLike<GeneratorOutput>>).then === 'function') pending = true; // any thenable
       produced[g] = o;
     }
     const outputs = pending ? await Promise.all(produced) : (produced as GeneratorOutput[]);

@@ -133,6 +133,18 @@ describe('funnel pipeline', () => {
     }
   });
 
+  it('waits for generators that answer with a promise or another thenable', async () => {
+    const later = { name: 'later', generate: () => Promise.resolve({ items: Int32Array.from([7, 8]), scores: Float32Array.from([1, 0.5]) }) };
+    const thenable = { name: 'thenable', generate: () => ({ then: (ok: (o: { items: Int32Array; scores: Float32Array }) => void) => ok({ items: Int32Array.from([8, 9]), scores: Float32Array.from([1, 0.5]) }) }) };
+    const f = new Funnel({ generators: [{ generator: later, quota: 2 }, { generator: thenable as never, quota: 2 }, { generator: gen('now', [1]), quota: 1 }] });
+    const r = await f.recommend(ctx());
+    assert.deepEqual(r.items.map((x) => x.item).sort((a, b) => a - b), [1, 7, 8, 9]);
+    assert.equal(r.items[0].item, 8, 'proposed by two generators');
+    // a thenable as the only asynchronous answer
+    const g = new Funnel({ generators: [{ generator: thenable as never, quota: 2 }, { generator: gen('now', [1]), quota: 1 }] });
+    assert.deepEqual((await g.recommend(ctx())).items.map((x) => x.item), [1, 8, 9]);
+  });
+
   it('fuses ranks: an item proposed by two generators beats one proposed by one', async () => {
     const f = new Funnel({ generators: [{ generator: gen('a', [1, 2, 3]), quota: 3 }, { generator: gen('b', [3, 4]), quota: 2 }] });
     const r = await f.recommend(ctx());
