@@ -36,8 +36,13 @@
  *    a full garbage collection, so that they show what the server keeps, not when V8 last
  *    collected (start-up garbage alone moved the after-load RSS by ±200 MB between runs).
  *
+ * 5. The HTTP floor: after the half-load runs, the same load on `GET /health` (no
+ *    recommendation work: HTTP parsing, Fastify's hooks, loopback, the client, the machine's
+ *    wake-ups) gives the latency and CPU that every request pays under the recommendation's own.
+ *
  * Also reported: Recall@100 and @200 of the index against the exact search for 200 real user
- * histories, and the mean in-process search time.
+ * histories, and the mean in-process search time. A cached store loses the impressions that
+ * earlier runs logged into it, and is read into the page cache before its run.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, linkSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, statSync } from 'node:fs';
@@ -179,15 +184,10 @@ async function prepareCatalog(o: Options, cat: SyntheticCatalog): Promise<{ led:
 }
 
 /**
- * The store of `users` users and the artifact over it, cached. With `models` given (the
- * memory comparison), the store is built and that artifact reused, so only the number of
- * users differs between the runs.
- */
-/**
  * Removes the impressions that earlier runs' servers logged into a cached store, so that every
- * run starts from the store as built: each run adds ~50K responses, and a growing impression
- * index makes each logged response dearer (more index pages touched per commit), so the
- * figures of later runs drifted from those of the first.
+ * run starts from the store as built: each run logs ~50K responses, and after a few runs the
+ * store held 311K of them, i.e. later runs measured a server writing into a larger events
+ * table and impression index than the first run did.
  */
 function forgetImpressions(db: string): void {
   const conn = new Database(db);
@@ -223,6 +223,11 @@ function warmFile(path: string): void {
   log(`store: ${(total / 1e9).toFixed(2)} GB read into the page cache in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
+/**
+ * The store of `users` users and the artifact over it, cached. With `models` given (the
+ * memory comparison), the store is built and that artifact reused, so only the number of
+ * users differs between the runs.
+ */
 async function prepareUsers(o: Options, cat: SyntheticCatalog, led: LedModel, indexDir: string, users: number, reuse?: string): Promise<{ db: string; models: string; events: number }> {
   const uDir = join(here, '.data', 'serve', `i${o.items}-d${o.dim}`, `u${users}-h${o.history}`);
   const db = join(uDir, 'funnel.db');
@@ -262,8 +267,7 @@ async function prepareUsers(o: Options, cat: SyntheticCatalog, led: LedModel, in
     await store.close();
     writeFileSync(ready, JSON.stringify({ seconds: (performance.now() - t0) / 1000 }));
     log(`store of ${users} users, ${h.userIdx.length} events built in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  }
-  else forgetImpressions(db);
+  } else forgetImpressions(db);
   if (reuse) return { db, models: reuse, events: h.userIdx.length };
   const models = join(uDir, `models-${indexName(o)}`);
   if (!latestArtifact(models)) {

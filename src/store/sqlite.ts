@@ -88,6 +88,11 @@ CREATE INDEX IF NOT EXISTS items_updated ON items (updated_at);
 
 /** Secondary indexes on events: dropped during a bulk load, rebuilt (much faster) at its end. */
 const EXT_ID_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS events_ext_id ON events (ext_id) WHERE ext_id IS NOT NULL;';
+/** Shared zero-length columns of empty histories (nothing can be written into them). */
+const NO_I32 = new Int32Array(0);
+const NO_U16 = new Uint16Array(0);
+const NO_F64 = new Float64Array(0);
+
 /**
  * A user's events newest first, covering the history columns, in two partial indexes: the
  * server-side impressions, and every other type. A history of views, clicks... then walks the
@@ -109,11 +114,6 @@ const EXT_ID_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS events_ext_id ON events 
  * B-tree insert per logged impression and a quarter of a bulk load's index builds. Stores
  * that have it (events_request) lose it at their next open.
  */
-/** Shared zero-length columns of empty histories (nothing can be written into them). */
-const NO_I32 = new Int32Array(0);
-const NO_U16 = new Uint16Array(0);
-const NO_F64 = new Float64Array(0);
-
 function eventIndexes(imp: number, dis: number): string {
   return `
 CREATE INDEX IF NOT EXISTS events_user_ts_rest ON events (user_idx, ts, type, item_idx, value) WHERE type != ${imp};
