@@ -47,15 +47,15 @@ for (let r = 0; r < rounds; r++) {
     const vdata = v.env.DATA;
     const server = fork(script, vdata ? [join(vdata, 'funnel.db'), serveModelsDir(vdata)] : [db, models], { cwd: v.root.endsWith('.ts') ? process.cwd() : v.root, execArgv: ['--import', 'tsx', ...(v.env.EXECARGV ? v.env.EXECARGV.split(' ') : [])], env: { ...process.env, ...v.env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const ready = await ask<{ port: number; startSeconds: number }>(server, undefined, 'ready');
-    await ask(load, { type: 'run', port: ready.port, rate: 200, seconds: 3, users, k: 20, connections: 64, seed: 99 + r }, 'result');
+    await ask(load, { type: 'run', port: ready.port, rate: 200, seconds: 3, users, k: 20, connections: 64, seed: 99 + r, ...(v.env.LOAD_CLIENT ? { client: v.env.LOAD_CLIENT } : {}) }, 'result');
     const a = await ask<{ cpu: NodeJS.CpuUsage; rss: number; profile: Record<string, { mean_ms: number }> }>(server, { type: 'stats' }, 'stats');
     server.send({ type: 'reset' });
-    const res = await ask<{ ok: number; errors: number; latencies: number[] }>(load, { type: 'run', port: ready.port, rate, seconds, users, k: 20, connections: 64, seed: 4242 + r }, 'result');
+    const res = await ask<{ ok: number; errors: number; latencies: number[]; clientCpuMs?: number }>(load, { type: 'run', port: ready.port, rate, seconds, users, k: 20, connections: 64, seed: 4242 + r, ...(v.env.LOAD_CLIENT ? { client: v.env.LOAD_CLIENT } : {}) }, 'result');
     const b = await ask<{ cpu: NodeJS.CpuUsage; rss: number; heapUsed: number; external: number; profile: Record<string, { mean_ms: number }>; loopDelay?: { p50: number; p99: number; max: number } }>(server, { type: 'stats' }, 'stats');
     const cpuMs = (b.cpu.user - a.cpu.user + b.cpu.system - a.cpu.system) / 1000 / Math.max(1, res.ok);
     (acc.get(v.name) ?? acc.set(v.name, []).get(v.name)!).push(cpuMs);
     const prof = Object.entries(b.profile).map(([k, x]) => `${k} ${x.mean_ms.toFixed(3)}`).join(', ');
-    console.log(`${v.name.padEnd(10)} round ${r}: ${cpuMs.toFixed(3)} ms CPU/request (${Math.round(1000 / cpuMs)}/CPU s), ok ${res.ok} err ${res.errors}, p50 ${q(res.latencies, 0.5).toFixed(2)} p99 ${q(res.latencies, 0.99).toFixed(2)} p99.9 ${q(res.latencies, 0.999).toFixed(2)} ms, RSS ${(b.rss / 1e6).toFixed(0)} MB (heap ${(b.heapUsed / 1e6).toFixed(0)}, external ${(b.external / 1e6).toFixed(0)})${b.loopDelay ? `, loop delay p99 ${b.loopDelay.p99} max ${b.loopDelay.max} ms` : ''}${prof ? `; ${prof}` : ''}`);
+    console.log(`${v.name.padEnd(10)} round ${r}: ${cpuMs.toFixed(3)} ms CPU/request (${Math.round(1000 / cpuMs)}/CPU s), ok ${res.ok} err ${res.errors}, p50 ${q(res.latencies, 0.5).toFixed(2)} p99 ${q(res.latencies, 0.99).toFixed(2)} p99.9 ${q(res.latencies, 0.999).toFixed(2)} ms, RSS ${(b.rss / 1e6).toFixed(0)} MB (heap ${(b.heapUsed / 1e6).toFixed(0)}, external ${(b.external / 1e6).toFixed(0)})${b.loopDelay ? `, loop delay p99 ${b.loopDelay.p99} max ${b.loopDelay.max} ms` : ''}${res.clientCpuMs !== undefined ? `, client ${res.clientCpuMs.toFixed(3)} ms CPU/request` : ''}${prof ? `; ${prof}` : ''}`);
     server.send({ type: 'stop' });
     await new Promise((res2) => server.once('exit', res2));
   }

@@ -20,8 +20,11 @@
  *    until one is not sustained (under 97% completed in time, an error, or p99 above 100 ms).
  *    Before each step the server is left to settle (under 5% of a core), so that work left
  *    behind by an overloaded step is not charged to the next. Latencies run from the moment a
- *    request is sent (bench/_serve-load.ts); the load generator's lag behind its schedule and
- *    the server's event-loop delay are reported beside them.
+ *    request is sent (bench/_serve-load.ts); the load generator's lag behind its schedule, its
+ *    own CPU per request and the server's event-loop delay are reported beside them. The load
+ *    generator writes and reads its keep-alive sockets directly (LOAD_CLIENT=http: node:http's
+ *    client, as before 2026-11-30 night: about twice the client CPU per request, and ~0.06 ms
+ *    more at p50 on GET /health).
  *    Between the last sustained rate and the first that was not, three halvings of the gap
  *    refine the highest sustained rate: that is the throughput, reported per server core too
  *    (the rate over the cores the server kept busy at it); then `--half-runs` runs (default 3) at half of
@@ -383,6 +386,8 @@ interface LoadResult {
   latencies: number[];
   fromSchedule: number[];
   lags: number[];
+  /** The load process's CPU per request sent (ms). */
+  clientCpuMs: number;
 }
 
 interface Step {
@@ -399,6 +404,7 @@ interface Step {
   /** The load generator's lag behind its schedule (Node timers: ~1 ms grain). */
   client_lag_p50_ms: number;
   client_lag_p99_ms: number;
+  client_cpu_ms: number;
   /** The server's event-loop delay (monitorEventLoopDelay, 5 ms resolution): stalls. */
   server_loop_delay_p99_ms: number;
   server_loop_delay_max_ms: number;
@@ -494,6 +500,7 @@ class Rig {
       from_schedule_p99_ms: +quantile(r.fromSchedule, 0.99).toFixed(3),
       client_lag_p50_ms: +quantile(r.lags, 0.5).toFixed(3),
       client_lag_p99_ms: +quantile(r.lags, 0.99).toFixed(3),
+      client_cpu_ms: +r.clientCpuMs.toFixed(4),
       server_loop_delay_p99_ms: b.loopDelay.p99,
       server_loop_delay_max_ms: b.loopDelay.max,
       server_cpu_s_per_1000: +((cpu / Math.max(1, r.ok)) * 1000).toFixed(4),
@@ -669,6 +676,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       from_schedule_p50_ms: halfStep.from_schedule_p50_ms,
       from_schedule_p99_ms: halfStep.from_schedule_p99_ms,
       client_lag_p99_ms: halfStep.client_lag_p99_ms,
+      load_client: process.env.LOAD_CLIENT === 'http' ? 'node:http' : 'raw sockets',
+      client_cpu_ms_per_request: halfStep.client_cpu_ms,
       server_loop_delay_p99_ms: halfStep.server_loop_delay_p99_ms,
       p999_ms: halfStep.p999_ms,
       http_floor_p50_ms: floor.p50_ms,
