@@ -102,6 +102,24 @@ describe('HnswGraph (vendored hnswlib in the native addon)', { skip: hnswUnavail
       assert.deepEqual(Array.from(labels), bruteForce(data, q, 8, (i) => !even(i)));
     }
     assert.throws(() => g.search(queries[0], 8, labels, null, () => { throw new Error('boom'); }), /boom/);
+    // The walk's visited marks are per thread: a filter that searches the graph again gets its
+    // own, and neither search disturbs the other (nor the next one).
+    const inner = new Int32Array(8);
+    let nested = 0;
+    const searching = (l: number) => {
+      if (nested++ % 7 === 0) {
+        assert.equal(g.search(queries[1], 8, inner, null), 8);
+        assert.deepEqual(Array.from(inner), bruteForce(data, queries[1], 8), 'the nested search');
+      }
+      return even(l);
+    };
+    for (const q of queries.slice(0, 5)) {
+      assert.equal(g.search(q, 8, labels, null, searching), 8);
+      assert.deepEqual(Array.from(labels), bruteForce(data, q, 8, (i) => !even(i)), 'the outer search');
+      assert.equal(g.search(q, 8, labels, null), 8);
+      assert.deepEqual(Array.from(labels), bruteForce(data, q, 8), 'a search after');
+    }
+    assert.ok(nested > 10);
   });
 
   it('writes and reads its graph (same answers), resizes, and replaces a label on re-add', () => {
