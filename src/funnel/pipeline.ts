@@ -314,15 +314,16 @@ export class Funnel {
     }
     const outputs = pending ? await Promise.all(produced) : (produced as GeneratorOutput[]);
     const t1 = performance.now();
+    const keep = (item: number) => passesFilters(ctx, item);
     if (this.fusion && this.rules.length === 0 && !ctx.debug) {
       // Rank fusion and no rules: merged, scored and selected in one pass (same result).
-      const fused = fusedTopK(this.names, outputs, this.fusion, ctx.k, (item) => passesFilters(ctx, item), this.filtered);
+      const fused = fusedTopK(this.names, outputs, this.fusion, ctx.k, keep, this.filtered);
       if (fused) {
         const t2 = performance.now();
         return { items: fused.items, candidates: fused.candidates, timings: { generate_ms: t1 - t0, merge_ms: t2 - t1, score_ms: 0, rerank_ms: 0, total_ms: t2 - t0 } };
       }
     }
-    const candidates = mergeCandidates(this.names, outputs, (item) => passesFilters(ctx, item), this.filtered);
+    const candidates = mergeCandidates(this.names, outputs, keep, this.filtered);
     const t2 = performance.now();
     const scores = await this.scorer.score(ctx, candidates);
     if (this.rules.length === 0 && !ctx.debug) {

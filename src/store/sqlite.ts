@@ -92,6 +92,8 @@ const EXT_ID_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS events_ext_id ON events 
 const NO_I32 = new Int32Array(0);
 const NO_U16 = new Uint16Array(0);
 const NO_F64 = new Float64Array(0);
+/** An empty history: every request reads the user's dislikes too (mostly none), so it allocates no arrays. */
+const emptyHistory = (): UserHistory => ({ length: 0, itemIdx: NO_I32, type: NO_U16, value: NO_F64, timestamp: NO_F64 });
 
 /**
  * A user's events newest first, covering the history columns, in two partial indexes: the
@@ -1365,15 +1367,13 @@ export class SqliteStore implements Store, BulkLoadable {
     this.ensureOpen();
     const dv = this.syncIds();
     const uidx = this.lookupUser(userId);
-    // Every request reads the user's dislikes too (mostly none): the empty answer allocates nothing new but its object.
-    const empty = (): UserHistory => ({ length: 0, itemIdx: NO_I32, type: NO_U16, value: NO_F64, timestamp: NO_F64 });
-    if (uidx < 0) return empty();
+    if (uidx < 0) return emptyHistory();
     const limit = options.limit ?? 100;
     // Served from the covering user indexes without table reads; events of deleted items are
     // dropped here (a join on items cost as much as the read).
     const cols = `SELECT e.item_idx AS item_idx, e.type AS type, e.value AS value, e.ts AS ts, ${ITEMS} AS items FROM events e`;
     const rows = this.liveUserRows<number[]>(uidx, options, limit, 'index', cols, 0, dv);
-    if (!rows || rows.length === 0) return empty();
+    if (!rows || rows.length === 0) return emptyHistory();
     const n = rows.length;
     // The four columns in one buffer (one backing store for the collector to track, not four).
     const buf = new ArrayBuffer(n * 22);
