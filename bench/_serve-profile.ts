@@ -16,10 +16,12 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { resolveConfig } from '../src/train/config.js';
 import { ExactIndex } from '../src/index/exact.js';
 import type { HnswIndex } from '../src/index/hnsw.js';
-import { setPopulateMappings } from '../src/math/kernels/native.js';
+import { setHugePageCopies, setPopulateMappings } from '../src/math/kernels/native.js';
 
 // POPULATE=1: mapped artifacts populated at load, as a serving process does (src/server/serving-process.ts).
 setPopulateMappings(process.env.POPULATE === '1');
+// HUGE=1: large artifact arrays read onto huge pages, as a single serving process does.
+setHugePageCopies(process.env.HUGE === '1');
 
 const root = join(import.meta.dirname, '.data', 'serve', 'i1000000-d64', 'u100000-h20');
 const mode = process.argv[2] ?? 'all';
@@ -76,5 +78,6 @@ if (mode === 'service' || mode === 'all') {
     console.log(`index stats: ${JSON.stringify((art.index as HnswIndex).stats)}`);
   }
 }
+{ const { readFileSync } = await import('node:fs'); console.log(readFileSync('/proc/self/smaps_rollup', 'utf8').split('\n').filter((l) => /Pmd|Rss|AnonHuge/.test(l)).join(' | ')); }
 await store.close();
 process.exit(0);

@@ -20,6 +20,7 @@ import { artifactHolders, recommendationRoutes } from '../src/serving/routes.js'
 import { servingProfile } from '../src/serving/profile.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { prepareServingProcess } from '../src/server/serving-process.js';
+import { hugePageCopies } from '../src/math/kernels/native.js';
 
 const [db, models] = process.argv.slice(2);
 if (!db || !models || !process.send) {
@@ -95,7 +96,7 @@ if (process.env.FUNNEL_TRACE_MEM === '1') {
 const loop = monitorEventLoopDelay({ resolution: 5 });
 loop.enable();
 (globalThis as { gc?: () => void }).gc?.(); // the ready RSS is live memory, as the after-load one
-send({ type: 'ready', port, startSeconds: (performance.now() - t0) / 1000, rss: process.memoryUsage().rss });
+send({ type: 'ready', port, startSeconds: (performance.now() - t0) / 1000, rss: process.memoryUsage().rss, hugePages: hugePageCopies() });
 
 process.on('message', (m: { type: string; gc?: boolean }) => {
   if (m.type === 'stats') {

@@ -439,13 +439,15 @@ class Rig {
     readonly port: number,
     readonly startSeconds: number,
     readonly startRss: number,
+    /** Whether the server read its artifact arrays onto huge pages (src/server/serving-process.ts). */
+    readonly hugePages: boolean,
   ) {}
 
   static async start(db: string, models: string, profile: boolean): Promise<Rig> {
     const server = child('_serve-server.ts', [db, models], profile ? { FUNNEL_PROFILE: '1' } : {});
-    const ready = await ask<{ port: number; startSeconds: number; rss: number }>(server, undefined, 'ready');
+    const ready = await ask<{ port: number; startSeconds: number; rss: number; hugePages: boolean }>(server, undefined, 'ready');
     const load = child('_serve-load.ts', []);
-    return new Rig(server, load, ready.port, ready.startSeconds, ready.rss);
+    return new Rig(server, load, ready.port, ready.startSeconds, ready.rss, ready.hugePages);
   }
 
   stats(): Promise<ServerStats> {
@@ -565,7 +567,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   log(`index: ${JSON.stringify(recall)}`);
   warmFile(main.db);
   const rig = await Rig.start(main.db, main.models, o.profile);
-  log(`server ready in ${rig.startSeconds.toFixed(1)} s, RSS ${(rig.startRss / 1e6).toFixed(0)} MB`);
+  log(`server ready in ${rig.startSeconds.toFixed(1)} s, RSS ${(rig.startRss / 1e6).toFixed(0)} MB, artifact arrays ${rig.hugePages ? 'on huge pages' : 'mapped'}`);
   console.log(`\nserve: ${o.items} items (d=${o.dim}, ${indexKindFor(o.index, o.items)} index), ${o.users[0]} users × ${o.history} views, k=${o.k}, default scene (led 200, itemknn 100, popular 100, fresh 50)`);
   console.log('   rate  achieved  p50 ms   p99 ms  p99.9 ms  cpu s/1000  cores  RSS MB  lag p99  loop p99  sustained');
   const steps: Step[] = [];
@@ -667,6 +669,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       index_build_s: +buildSeconds.toFixed(1),
       ...recall,
       server_start_s: +rig.startSeconds.toFixed(1),
+      huge_pages: rig.hugePages,
       max_sustained_rps: best.rate,
       max_step_cores: best.server_cores,
       max_sustained_rps_per_core: capacityPerCore,

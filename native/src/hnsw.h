@@ -98,6 +98,7 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
       InstanceMethod("getCurrentCount", &HnswGraph::GetCurrentCount),
       InstanceMethod("getMaxElements", &HnswGraph::GetMaxElements),
       InstanceMethod("isMapped", &HnswGraph::IsMapped),
+      InstanceMethod("isHugeCopy", &HnswGraph::IsHugeCopy),
       InstanceMethod("setEf", &HnswGraph::SetEf),
       InstanceMethod("search", &HnswGraph::Search),
       InstanceMethod("reorderForLocality", &HnswGraph::ReorderForLocality),
@@ -213,11 +214,16 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
     const bool map = info.Length() < 2 || !info[1].IsBoolean() || info[1].As<Napi::Boolean>().Value();
     // readIndex(path, map, populate = false): a mapped block gets every page mapped at once.
     const bool populate = info.Length() > 2 && info[2].ToBoolean().Value();
+    // readIndex(path, map, populate, huge = false): the level-0 block read into private memory
+    // on transparent huge pages instead (mmap.h read_file_huge); the mapping (when `map`) or an
+    // ordinary read where that fails.
+    const bool huge = info.Length() > 3 && info[3].ToBoolean().Value();
     try {
       checkHeader(path);
       auto index = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get());
       index->mapLevel0_ = map;
       index->populateLevel0_ = populate;
+      index->hugeLevel0_ = huge;
       index->loadIndex(path, space_.get(), 0);
       index_ = std::move(index);
       index_->setEf(ef_);
@@ -338,6 +344,9 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
   }
   Napi::Value IsMapped(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), index_ ? index_->level0Mapped() : false);
+  }
+  Napi::Value IsHugeCopy(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), index_ ? index_->level0Huge() : false);
   }
   Napi::Value SetEf(const Napi::CallbackInfo& info) {
     size_t ef;

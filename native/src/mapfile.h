@@ -16,8 +16,9 @@
 namespace funnel {
 
 /**
- * mapFile(path, populate?): an ArrayBuffer over the file's bytes, mapped copy-on-write (unmapped
- * when the buffer is collected), with every page mapped at once when `populate` is true;
+ * mapFile(path, populate?, huge?): an ArrayBuffer over the file's bytes, mapped copy-on-write (unmapped
+ * when the buffer is collected), with every page mapped at once when `populate` is true, or,
+ * with `huge`, read into private memory on transparent huge pages (read_file_huge);
  * undefined where mapping is not available or the file is empty.
  */
 inline Napi::Value MapFile(const Napi::CallbackInfo& info) {
@@ -29,10 +30,14 @@ inline Napi::Value MapFile(const Napi::CallbackInfo& info) {
 #if FUNNEL_HAVE_MMAP
   const std::string path = info[0].As<Napi::String>().Utf8Value();
   size_t len = 0;
-  char* p = map_file_private(path, &len);
+  // mapFile(path, populate, huge): with `huge`, a private copy on transparent huge pages
+  // (mmap.h read_file_huge) instead of the file's pages; the file's mapping where that fails.
+  const bool huge = info.Length() > 2 && info[2].ToBoolean().Value();
+  char* p = huge ? read_file_huge(path, &len) : nullptr;
+  if (p == nullptr) p = map_file_private(path, &len);
   if (p == nullptr) return env.Undefined();
   // mapFile(path, populate): every page mapped now (mmap.h populate_read).
-  if (info.Length() > 1 && info[1].ToBoolean().Value()) populate_read(p, len);
+  if (!huge && info.Length() > 1 && info[1].ToBoolean().Value()) populate_read(p, len);
   return Napi::ArrayBuffer::New(env, p, len, [](Napi::Env, void* data, size_t* size) {
     ::munmap(data, *size);
     delete size;

@@ -14,11 +14,15 @@ export interface HnswGraph {
    * (the default) the bulk of the file (rows and level-0 links) is mapped copy-on-write where
    * the platform can: processes serving the same file share those pages (the file must not be
    * rewritten in place meanwhile: artifacts are written once, in new folders). `populate`: a
-   * mapped block gets every page mapped now rather than at its first read.
+   * mapped block gets every page mapped now rather than at its first read. `huge`: the block
+   * is read instead into private memory on transparent huge pages (src/math/kernels/native.ts,
+   * setHugePageCopies): faster random reads, not shared between processes.
    */
-  readIndex(path: string, map?: boolean, populate?: boolean): void;
+  readIndex(path: string, map?: boolean, populate?: boolean, huge?: boolean): void;
   /** True when the graph's rows are a mapping of its file (see readIndex). */
   isMapped(): boolean;
+  /** True when the graph's rows were read into huge-page memory (readIndex's `huge`). */
+  isHugeCopy(): boolean;
   writeIndex(path: string): void;
   resizeIndex(maxElements: number): void;
   /** Adds a row (length dim) under `label`; an existing label gets the row and loses its deleted mark. */

@@ -95,7 +95,7 @@ import { availableParallelism } from 'node:os';
 import { existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { newGraph, type HnswGraph } from './graph.js';
-import { populateMappings } from '../math/kernels/native.js';
+import { hugePageCopies, populateMappings } from '../math/kernels/native.js';
 import { ExactIndex } from './exact.js';
 import { readMeta, readUint8, writeArray, writeMeta } from './io.js';
 import { augmentItemInto, itemNorm2 } from './mips.js';
@@ -363,8 +363,9 @@ export class HnswIndex implements VectorIndex {
       const path = join(dir, `hnsw-${b}.bin`);
       if (!existsSync(path)) throw new Error(`${path}: missing`);
       const graph = newGraph(dim + 2);
-      // Mapped copy-on-write by default: the workers of one server share the graphs' pages.
-      graph.readIndex(path, options.map ?? process.env.FUNNEL_NO_MMAP !== '1', populateMappings());
+      // Mapped copy-on-write by default: the workers of one server share the graphs' pages;
+      // a serving process that shares with no other reads them onto huge pages instead.
+      graph.readIndex(path, options.map ?? process.env.FUNNEL_NO_MMAP !== '1', populateMappings(), hugePageCopies());
       return { graph, lo: s.lo, hi: s.hi };
     });
     const opts = { m: Number(meta.m), efConstruction: Number(meta.efConstruction), efSearch: options.efSearch ?? Number(meta.efSearch), seed: Number(meta.seed) };

@@ -20,17 +20,29 @@
  *   of CPU per request, each round lower or equal. Loading took the same time in process (3.5 s
  *   with or without: the pages come from the page cache), and the artifact shows in RSS from
  *   the start (file pages shared by every process serving it, not memory of each).
+ * - Large artifact arrays on huge pages when the process serves alone (`shared: false`; the
+ *   workers of `funnel serve --workers N` keep sharing the mapped files): FUNNEL_HUGE_PAGES=1
+ *   or 0 forces it either way. See setHugePageCopies (src/math/kernels/native.ts). Measured
+ *   on the serve bench's 1M-item index (bench/_serve-profile.ts ann, 5 and 4 alternating
+ *   runs): a k = 200 search 0.269 ms median against 0.308 mapped, k = 100 0.212 against 0.240,
+ *   with the same answers; the mapped files were then already ~55% on huge pages by the page
+ *   cache's own large folios, which depends on how the file was read.
  */
 import { setFlagsFromString } from 'node:v8';
-import { setPopulateMappings } from '../math/kernels/native.js';
+import { setHugePageCopies, setPopulateMappings } from '../math/kernels/native.js';
 
 let pretenuringOff = false;
 
-/** Applies the serving settings (V8's flag once per process). */
-export function prepareServingProcess(): void {
+/**
+ * Applies the serving settings (V8's flag once per process). `shared`: other processes serve
+ * the same artifacts (the workers of one server), so the artifact files stay mapped and shared.
+ */
+export function prepareServingProcess(opts: { shared?: boolean } = {}): void {
   if (!pretenuringOff && process.env.FUNNEL_V8_DEFAULTS !== '1') {
     pretenuringOff = true;
     setFlagsFromString('--no-allocation-site-pretenuring');
   }
   setPopulateMappings(process.env.FUNNEL_POPULATE !== '0');
+  const huge = process.env.FUNNEL_HUGE_PAGES;
+  setHugePageCopies(huge === '1' || (huge !== '0' && !opts.shared));
 }

@@ -24,3 +24,32 @@ export function mappedPages(path: string): { sizeKb: number; rssKb: number } | n
   }
   return { sizeKb, rssKb };
 }
+
+/**
+ * KiB of this process's anonymous memory advised for transparent huge pages (MADV_HUGEPAGE:
+ * the `hg` flag of /proc/self/smaps, summed over mappings of no file), and of it backed by huge
+ * pages now (AnonHugePages); null where the platform has no such file.
+ */
+export function hugeAdvised(): { sizeKb: number; hugeKb: number } | null {
+  if (!existsSync('/proc/self/smaps')) return null;
+  let sizeKb = 0;
+  let hugeKb = 0;
+  let anon = false;
+  let size = 0;
+  let huge = 0;
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) {
+      anon = head[1] === '';
+      continue;
+    }
+    const kb = /^(Size|AnonHugePages):\s+(\d+) kB/.exec(line);
+    if (kb?.[1] === 'Size') size = Number(kb[2]);
+    else if (kb?.[1] === 'AnonHugePages') huge = Number(kb[2]);
+    else if (line.startsWith('VmFlags:') && anon && / hg/.test(line)) {
+      sizeKb += size;
+      hugeKb += huge;
+    }
+  }
+  return { sizeKb, hugeKb };
+}

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hnswUnavailable, newGraph } from '../../src/index/graph.js';
 import { SmallRng } from '../../src/models/retrieval/types.js';
-import { mappedPages } from '../helpers/mapped-pages.js';
+import { hugeAdvised, mappedPages } from '../helpers/mapped-pages.js';
 
 /** n random rows of dim floats. */
 function rows(n: number, dim: number, seed: number): Float32Array[] {
@@ -200,6 +200,29 @@ describe('HnswGraph (vendored hnswlib in the native addon)', { skip: hnswUnavail
         assert.deepEqual(Array.from(b), Array.from(a));
         assert.deepEqual(Array.from(vb), Array.from(va));
       }
+      // Read onto huge pages instead (a serving process alone): a private copy, same answers.
+      const advised = hugeAdvised();
+      const huge = newGraph(dim);
+      huge.readIndex(path, true, false, true);
+      assert.equal(huge.isHugeCopy(), process.platform === 'linux');
+      assert.equal(huge.isMapped(), false);
+      const advisedNow = hugeAdvised();
+      if (advised && advisedNow) assert.ok(advisedNow.sizeKb - advised.sizeKb >= Math.floor(bytes.length / 1024), `huge-page advice: ${JSON.stringify({ advised, advisedNow })}`);
+      huge.setEf(60);
+      for (const q of queries) {
+        own.search(q, 10, a, va);
+        huge.search(q, 10, b, vb);
+        assert.deepEqual(Array.from(b), Array.from(a));
+        assert.deepEqual(Array.from(vb), Array.from(va));
+      }
+      assert.equal(huge.markDelete(4), true);
+      huge.resizeIndex(huge.getMaxElements() + 5); // copied into memory that can grow
+      assert.equal(huge.isHugeCopy(), false);
+      huge.addPoint(queries[2], 901);
+      huge.setEf(700);
+      huge.search(queries[2], 1, b, null);
+      assert.equal(b[0], 901);
+      assert.deepEqual(readFileSync(path), bytes);
       // Writes into the mapped rows (a deleted mark, a replaced row) stay in this process.
       assert.equal(mapped.markDelete(3), true);
       mapped.addPoint(queries[0], 5); // replaces label 5's row in place

@@ -156,6 +156,10 @@ class HierarchicalNSW : public AlgorithmInterface<dist_t> {
     // Funnel: whether loadIndex may map the file, and then map every page at once (set before loading).
     bool mapLevel0_{false};
     bool populateLevel0_{false};
+    // Funnel: instead of mapping the file, read the level-0 block into private memory on
+    // transparent huge pages (mmap.h read_file_huge; released like a mapping).
+    bool hugeLevel0_{false};
+    bool level0Huge_{false};
 
     // Funnel: gives a mapped level-0 block memory of its own (before a save: the file written
     // may be the one mapped).
@@ -240,7 +244,8 @@ class HierarchicalNSW : public AlgorithmInterface<dist_t> {
     }
 
     // Funnel: whether the level-0 block is a mapping of the file.
-    bool level0Mapped() const { return level0_map_ != nullptr; }
+    bool level0Mapped() const { return level0_map_ != nullptr && !level0Huge_; }
+    bool level0Huge() const { return level0_map_ != nullptr && level0Huge_; }
 
     // Funnel: frees (or unmaps) the level-0 block.
     void freeLevel0() {
@@ -249,6 +254,7 @@ class HierarchicalNSW : public AlgorithmInterface<dist_t> {
             funnel::unmap_file(level0_map_, level0_map_len_);
             level0_map_ = nullptr;
             level0_map_len_ = 0;
+            level0Huge_ = false;
             data_level0_memory_ = nullptr;
             return;
         }
@@ -946,18 +952,21 @@ class HierarchicalNSW : public AlgorithmInterface<dist_t> {
         // Funnel: map the file instead of reading its level-0 block (the bulk of the index),
         // when no room beyond the stored elements is asked for (the file holds exactly those);
         // the block then starts at its offset in the file. resizeIndex copies it out first.
-        if (mapLevel0_ && max_elements_i == 0 && cur_element_count > 0) {
+        if ((mapLevel0_ || hugeLevel0_) && max_elements_i == 0 && cur_element_count > 0) {
             size_t len = 0;
-            char *map = funnel::map_file_private(location, &len);
+            char *map = hugeLevel0_ ? funnel::read_file_huge(location, &len) : nullptr;
+            level0Huge_ = map != nullptr;
+            if (map == nullptr && mapLevel0_) map = funnel::map_file_private(location, &len);
             if (map != nullptr && (size_t) pos + cur_element_count * size_data_per_element_ <= len) {
                 level0_map_ = map;
                 level0_map_len_ = len;
                 max_elements = max_elements_ = cur_element_count;
                 data_level0_memory_ = map + (size_t) pos;
-                if (populateLevel0_) funnel::populate_read(map, len);
+                if (populateLevel0_ && !level0Huge_) funnel::populate_read(map, len);
                 input.seekg(cur_element_count * size_data_per_element_, input.cur);
             } else if (map != nullptr) {
                 funnel::unmap_file(map, len);
+                level0Huge_ = false;
             }
         }
 #endif

@@ -421,12 +421,17 @@ export const command: CliCommand = {
 Signals: SIGTERM/SIGINT stop gracefully (readiness turns 503 first); SIGHUP reloads models.
 V8's allocation-site pretenuring is turned off in serving processes (FUNNEL_V8_DEFAULTS=1 keeps it),
 and mapped artifact files are populated at load (FUNNEL_POPULATE=0 leaves them to fault in).
+A single serving process reads its large artifact arrays onto transparent huge pages instead of
+mapping them (faster ANN search; workers keep sharing the mapped files; FUNNEL_HUGE_PAGES=0|1).
 Endpoints and the configuration file: docs/api.md; OpenAPI document at /openapi.json.`,
   async run(args) {
     // The processes that serve requests (this one, or each worker): see src/server/serving-process.ts.
-    prepareServingProcess();
-    if (cluster.isWorker && process.env[WORKER_ENV] === '1') return runWorker();
+    if (cluster.isWorker && process.env[WORKER_ENV] === '1') {
+      prepareServingProcess({ shared: true });
+      return runWorker();
+    }
     const config = serveConfig(args);
+    prepareServingProcess({ shared: config.server.workers > 1 });
     return config.server.workers > 1 ? runPrimary(config) : runSingle(config);
   },
 };

@@ -3,7 +3,7 @@
  * scripts/build-native.mjs during `npm install`) and adapts it to the Kernels interface.
  * Loading never throws: `loadNative()` reports why the addon is unavailable instead.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,8 +37,10 @@ export interface NativeAddon {
    * The file's bytes mapped copy-on-write (shared with every process mapping the same file;
    * writes stay private; unmapped when collected); undefined where the platform has no mmap
    * or the file is empty. `populate`: every page mapped now rather than at its first read.
+   * `huge`: the bytes read instead into private memory on transparent huge pages (see
+   * setHugePageCopies), the mapping where that fails.
    */
-  mapFile(path: string, populate?: boolean): ArrayBuffer | undefined;
+  mapFile(path: string, populate?: boolean, huge?: boolean): ArrayBuffer | undefined;
 }
 
 let populate = false;
@@ -55,6 +57,39 @@ export function setPopulateMappings(on: boolean): void {
 /** Whether mappings are populated at load (setPopulateMappings). */
 export function populateMappings(): boolean {
   return populate;
+}
+
+let hugeCopies = false;
+
+/**
+ * From now on, the large artifact arrays this process loads (HNSW graphs' rows and links,
+ * embedding tables, neighbour lists) are read into private memory that the kernel backs with
+ * 2 MiB transparent huge pages, instead of being mapped from their files' 4 KiB page-cache
+ * pages. A request reads a few thousand rows scattered over hundreds of MiB (an HNSW search,
+ * the history's embeddings and neighbour lists): with 4 KiB pages nearly every such read also
+ * misses the TLB, and in a virtual machine each miss walks two levels of page tables. The copy
+ * is not shared with other processes (a mapping is) and cannot be evicted by the kernel's
+ * page-cache reclaim, so serving processes use it when they serve alone
+ * (src/server/serving-process.ts). Without transparent huge pages (THP "never", or no Linux)
+ * this stays off: the copy would cost the sharing and gain nothing.
+ */
+export function setHugePageCopies(on: boolean): void {
+  hugeCopies = on && transparentHugePages();
+}
+
+/** Whether artifact arrays are read onto huge pages (setHugePageCopies). */
+export function hugePageCopies(): boolean {
+  return hugeCopies;
+}
+
+/** Whether the kernel gives transparent huge pages to memory that asks (THP "always" or "madvise"). */
+export function transparentHugePages(): boolean {
+  try {
+    const mode = readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8');
+    return /\[(always|madvise)\]/.test(mode);
+  } catch {
+    return false;
+  }
 }
 
 export interface NativeBuildInfo {

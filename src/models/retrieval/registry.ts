@@ -18,7 +18,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
-import { nativeAddon, populateMappings } from '../../math/kernels/native.js';
+import { hugePageCopies, nativeAddon, populateMappings } from '../../math/kernels/native.js';
 import type { FitReport, RetrievalModel } from './types.js';
 
 export const MANIFEST_FILE = 'model.json';
@@ -157,7 +157,7 @@ export async function readModelArtifact(dir: string, opts: { map?: boolean } = {
     const sized = (got: number) => {
       if (got !== want) throw new Error(`${file}: ${got} bytes, expected ${spec.length} × ${Ctor.BYTES_PER_ELEMENT}`);
     };
-    const mapped = mapper && want >= MAP_MIN_BYTES ? mapper.mapFile(file, populateMappings()) : undefined;
+    const mapped = mapper && want >= MAP_MIN_BYTES ? mapper.mapFile(file, populateMappings(), hugePageCopies()) : undefined;
     if (mapped) {
       sized(mapped.byteLength);
       arrays[name] = new Ctor(mapped, 0, spec.length);

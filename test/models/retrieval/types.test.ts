@@ -11,8 +11,8 @@ import {
 } from '../../../src/models/retrieval/registry.js';
 import { PopularityModel } from '../../../src/models/retrieval/popularity.js';
 import { SqliteStore } from '../../../src/store/sqlite.js';
-import { populateMappings, setPopulateMappings } from '../../../src/math/kernels/native.js';
-import { mappedPages } from '../../helpers/mapped-pages.js';
+import { hugePageCopies, nativeAddon, populateMappings, setHugePageCopies, setPopulateMappings, transparentHugePages } from '../../../src/math/kernels/native.js';
+import { hugeAdvised, mappedPages } from '../../helpers/mapped-pages.js';
 
 describe('Timelines', () => {
   const t = timelinesFromArrays({
@@ -163,6 +163,40 @@ describe('artifacts and registry', () => {
       await assert.rejects(readModelArtifact(dir), /bytes, expected/);
       await assert.rejects(readModelArtifact(dir, { map: false }), /bytes, expected/);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads large arrays onto huge pages when serving alone asks (same values, no file mapping, writes stay private)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'funnel-art-huge-'));
+    const was = hugePageCopies();
+    try {
+      const n = 1_500_000; // 6 MB: at least two whole 2 MiB pages
+      const big = Float32Array.from({ length: n }, (_, i) => Math.cos(i));
+      await writeModelArtifact(dir, { kind: 'custom', name: 'c', numItems: n, config: {} }, { big });
+      const path = join(dir, 'big.bin');
+      const file = readFileSync(path);
+      setHugePageCopies(true);
+      // Only where the kernel has transparent huge pages (and the addon is built): else it stays off.
+      assert.equal(hugePageCopies(), transparentHugePages());
+      const before = mappedPages(path);
+      const advisedBefore = hugeAdvised();
+      const copy = await readModelArtifact(dir);
+      const after = mappedPages(path);
+      const advisedAfter = hugeAdvised();
+      assert.deepEqual(copy.arrays.big, big);
+      if (hugePageCopies() && nativeAddon().addon && before && after && advisedBefore && advisedAfter) {
+        // The file is not mapped again: the array is anonymous memory advised for huge pages.
+        assert.equal(after.sizeKb, before.sizeKb, `file mapped: ${JSON.stringify({ before, after })}`);
+        assert.ok(advisedAfter.sizeKb - advisedBefore.sizeKb >= file.length / 1024, `huge-page advice: ${JSON.stringify({ advisedBefore, advisedAfter })}`);
+      }
+      copy.arrays.big[3] = 42;
+      assert.deepEqual(readFileSync(path), file);
+      setHugePageCopies(false);
+      assert.equal(hugePageCopies(), false);
+      assert.equal((await readModelArtifact(dir)).arrays.big[3], big[3]);
+    } finally {
+      setHugePageCopies(was);
       rmSync(dir, { recursive: true, force: true });
     }
   });
