@@ -314,6 +314,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getThreadGrain", Napi::Function::New(env, GetThreadGrain));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
   exports.Set("mapFile", Napi::Function::New(env, funnel::MapFile));
+  exports.Set("mapFileAsync", Napi::Function::New(env, funnel::MapFileAsync));
   exports.Set("HnswGraph", funnel::HnswGraph::Define(env));
   return exports;
 }

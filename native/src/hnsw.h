@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -83,12 +84,54 @@ class AddPointsWorker : public Napi::AsyncWorker {
   size_t n_ = 0;
 };
 
+/**
+ * readIndexAsync's work: the graph read (or mapped, or copied onto huge pages) on a thread of
+ * libuv's pool, then installed on the main thread. Reading a large graph onto huge pages takes
+ * hundreds of milliseconds (fresh memory faulted in); a server reloading its models keeps
+ * answering meanwhile.
+ */
+class ReadIndexWorker : public Napi::AsyncWorker {
+ public:
+  using Index = hnswlib::HierarchicalNSW<float>;
+  ReadIndexWorker(Napi::Env env, Napi::Object self, std::function<std::unique_ptr<Index>()> load, std::function<void(std::unique_ptr<Index>)> install, bool* busy)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), load_(std::move(load)), install_(std::move(install)), busy_(busy) {
+    self_ = Napi::Persistent(self);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      loaded_ = load_();
+    } catch (const std::exception& e) {
+      SetError(std::string("HnswGraph.readIndexAsync: ") + e.what());
+    }
+  }
+  void OnOK() override {
+    *busy_ = false;
+    install_(std::move(loaded_));
+    deferred_.Resolve(Env().Undefined());
+  }
+  void OnError(const Napi::Error& e) override {
+    *busy_ = false;
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::function<std::unique_ptr<Index>()> load_;
+  std::function<void(std::unique_ptr<Index>)> install_;
+  bool* busy_;
+  std::unique_ptr<Index> loaded_;
+  Napi::ObjectReference self_;
+};
+
 class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "HnswGraph", {
       InstanceMethod("initIndex", &HnswGraph::InitIndex),
       InstanceMethod("readIndex", &HnswGraph::ReadIndex),
+      InstanceMethod("readIndexAsync", &HnswGraph::ReadIndexAsync),
       InstanceMethod("writeIndex", &HnswGraph::WriteIndex),
       InstanceMethod("resizeIndex", &HnswGraph::ResizeIndex),
       InstanceMethod("addPoint", &HnswGraph::AddPoint),
@@ -182,7 +225,7 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
   /** Throws a JS error and returns true while an addPointsAsync build runs. */
   bool building(Napi::Env env, const char* fn) {
     if (!busy_) return false;
-    Napi::Error::New(env, std::string("HnswGraph.") + fn + ": the graph is being built (addPointsAsync)").ThrowAsJavaScriptException();
+    Napi::Error::New(env, std::string("HnswGraph.") + fn + ": the graph is being built or read (addPointsAsync, readIndexAsync)").ThrowAsJavaScriptException();
     return true;
   }
 
@@ -219,18 +262,48 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
     // ordinary read where that fails.
     const bool huge = info.Length() > 3 && info[3].ToBoolean().Value();
     try {
-      checkHeader(path);
-      auto index = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get());
-      index->mapLevel0_ = map;
-      index->populateLevel0_ = populate;
-      index->hugeLevel0_ = huge;
-      index->loadIndex(path, space_.get(), 0);
-      index_ = std::move(index);
-      index_->setEf(ef_);
+      install(load(path, map, populate, huge));
     } catch (const std::exception& e) {
       fail(info.Env(), "readIndex", e);
     }
     return info.Env().Undefined();
+  }
+
+  /** readIndexAsync(path, map, populate, huge): readIndex on a pool thread; a promise. */
+  Napi::Value ReadIndexAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (building(env, "readIndexAsync")) return env.Undefined();
+    if (!info[0].IsString()) {
+      Napi::TypeError::New(env, "HnswGraph.readIndexAsync: path must be a string").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const std::string path = info[0].As<Napi::String>().Utf8Value();
+    const bool map = info.Length() < 2 || !info[1].IsBoolean() || info[1].As<Napi::Boolean>().Value();
+    const bool populate = info.Length() > 2 && info[2].ToBoolean().Value();
+    const bool huge = info.Length() > 3 && info[3].ToBoolean().Value();
+    auto* w = new ReadIndexWorker(
+        env, info.This().As<Napi::Object>(), [this, path, map, populate, huge]() { return load(path, map, populate, huge); },
+        [this](std::unique_ptr<hnswlib::HierarchicalNSW<float>> index) { install(std::move(index)); }, &busy_);
+    busy_ = true;
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
+  }
+
+  /** A graph read from `path` (see readIndex); throws on a bad file. Touches no member but the space. */
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> load(const std::string& path, bool map, bool populate, bool huge) const {
+    checkHeader(path);
+    auto index = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get());
+    index->mapLevel0_ = map;
+    index->populateLevel0_ = populate;
+    index->hugeLevel0_ = huge;
+    index->loadIndex(path, space_.get(), 0);
+    return index;
+  }
+
+  void install(std::unique_ptr<hnswlib::HierarchicalNSW<float>> index) {
+    index_ = std::move(index);
+    index_->setEf(ef_);
   }
 
   Napi::Value WriteIndex(const Napi::CallbackInfo& info) {

@@ -47,4 +47,63 @@ inline Napi::Value MapFile(const Napi::CallbackInfo& info) {
 #endif
 }
 
+#if FUNNEL_HAVE_MMAP
+/** mapFileAsync's work: the mapping (or huge-page copy) made on a thread of libuv's pool. */
+class MapFileWorker : public Napi::AsyncWorker {
+ public:
+  MapFileWorker(Napi::Env env, std::string path, bool populate, bool huge)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)), populate_(populate), huge_(huge) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    p_ = huge_ ? read_file_huge(path_, &len_) : nullptr;
+    if (p_ == nullptr) {
+      p_ = map_file_private(path_, &len_);
+      if (p_ != nullptr && populate_) populate_read(p_, len_);
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (p_ == nullptr) {
+      deferred_.Resolve(env.Undefined());
+      return;
+    }
+    deferred_.Resolve(Napi::ArrayBuffer::New(env, p_, len_, [](Napi::Env, void* data, size_t* size) {
+      ::munmap(data, *size);
+      delete size;
+    }, new size_t(len_)));
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string path_;
+  bool populate_, huge_;
+  char* p_ = nullptr;
+  size_t len_ = 0;
+};
+#endif
+
+/**
+ * mapFileAsync(path, populate?, huge?): mapFile's answer as a promise, the file read or mapped
+ * off the main thread (a copy onto huge pages of a few hundred MB takes hundreds of ms).
+ */
+inline Napi::Value MapFileAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) {
+    Napi::TypeError::New(env, "mapFileAsync: path must be a string").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+#if FUNNEL_HAVE_MMAP
+  auto* w = new MapFileWorker(env, info[0].As<Napi::String>().Utf8Value(), info.Length() > 1 && info[1].ToBoolean().Value(),
+                              info.Length() > 2 && info[2].ToBoolean().Value());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+#else
+  auto d = Napi::Promise::Deferred::New(env);
+  d.Resolve(env.Undefined());
+  return d.Promise();
+#endif
+}
+
 }  // namespace funnel

@@ -19,6 +19,11 @@ export interface HnswGraph {
    * setHugePageCopies): faster random reads, not shared between processes.
    */
   readIndex(path: string, map?: boolean, populate?: boolean, huge?: boolean): void;
+  /**
+   * readIndex on a thread of libuv's pool (a server reloading its models keeps answering while a
+   * large graph is read onto huge pages); every other call throws until the promise settles.
+   */
+  readIndexAsync(path: string, map?: boolean, populate?: boolean, huge?: boolean): Promise<void>;
   /** True when the graph's rows are a mapping of its file (see readIndex). */
   isMapped(): boolean;
   /** True when the graph's rows were read into huge-page memory (readIndex's `huge`). */

@@ -252,6 +252,46 @@ describe('HnswGraph (vendored hnswlib in the native addon)', { skip: hnswUnavail
     }
   });
 
+  it('reads a graph off the main thread (readIndexAsync): the same graph as readIndex, other calls refused meanwhile, bad files rejected', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'funnel-graph-async-'));
+    try {
+      const g = build();
+      const path = join(dir, 'g.bin');
+      g.writeIndex(path);
+      const own = newGraph(dim);
+      own.readIndex(path, false);
+      for (const [map, huge] of [[true, false], [false, false], [true, true]] as const) {
+        const x = newGraph(dim);
+        x.setEf(60);
+        const pending = x.readIndexAsync(path, map, false, huge);
+        assert.throws(() => x.search(queries[0], 1, new Int32Array(1), null), /being built or read/);
+        assert.throws(() => x.readIndex(path), /being built or read/);
+        await pending;
+        assert.equal(x.getCurrentCount(), own.getCurrentCount());
+        assert.equal(x.isMapped(), map && !huge && process.platform !== 'win32');
+        assert.equal(x.isHugeCopy(), huge && process.platform === 'linux');
+        own.setEf(60);
+        const a = new Int32Array(10);
+        const b = new Int32Array(10);
+        const va = new Float32Array(10);
+        const vb = new Float32Array(10);
+        for (const q of queries) {
+          own.search(q, 10, a, va);
+          x.search(q, 10, b, vb); // the ef set before the read holds
+          assert.deepEqual(Array.from(b), Array.from(a));
+          assert.deepEqual(Array.from(vb), Array.from(va));
+        }
+      }
+      writeFileSync(join(dir, 'bad.bin'), 'not a graph');
+      const bad = newGraph(dim);
+      await assert.rejects(bad.readIndexAsync(join(dir, 'bad.bin')), /HnswGraph\.readIndexAsync: .*not an HNSW graph of dimension 18/);
+      await assert.rejects(bad.readIndexAsync(join(dir, 'missing.bin')), /cannot open/);
+      assert.throws(() => bad.search(queries[0], 1, new Int32Array(1), null), /not initialised/); // usable again
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('renumbers its elements for locality without changing any answer, deletion, insertion or saved file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'funnel-graph-reorder-'));
     try {

@@ -41,6 +41,8 @@ export interface NativeAddon {
    * setHugePageCopies), the mapping where that fails.
    */
   mapFile(path: string, populate?: boolean, huge?: boolean): ArrayBuffer | undefined;
+  /** mapFile off the main thread (a thread of libuv's pool). */
+  mapFileAsync(path: string, populate?: boolean, huge?: boolean): Promise<ArrayBuffer | undefined>;
 }
 
 let populate = false;
@@ -104,7 +106,7 @@ export interface NativeBuildInfo {
 
 const REQUIRED: (keyof NativeAddon)[] = [
   'sgemm', 'csrmm', 'mmcsr', 'dotRows', 'axpyRows', 'embeddingBag', 'embeddingBagBackward',
-  'sampledScores', 'sampledScoresBackward', 'adamRows', 'topk', 'bprPairs', 'firstOutOfRange', 'setThreads', 'getThreads', 'getThreadGrain', 'buildInfo', 'HnswGraph', 'mapFile',
+  'sampledScores', 'sampledScoresBackward', 'adamRows', 'topk', 'bprPairs', 'firstOutOfRange', 'setThreads', 'getThreads', 'getThreadGrain', 'buildInfo', 'HnswGraph', 'mapFile', 'mapFileAsync',
 ];
 
 const ADDON_REL = join('native', 'build', 'Release', 'funnel_native.node');

@@ -157,7 +157,9 @@ export async function readModelArtifact(dir: string, opts: { map?: boolean } = {
     const sized = (got: number) => {
       if (got !== want) throw new Error(`${file}: ${got} bytes, expected ${spec.length} × ${Ctor.BYTES_PER_ELEMENT}`);
     };
-    const mapped = mapper && want >= MAP_MIN_BYTES ? mapper.mapFile(file, populateMappings(), hugePageCopies()) : undefined;
+    // Off the main thread: a copy onto huge pages (a serving process alone) of a few hundred MB
+    // takes hundreds of ms, which a server reloading its models would otherwise stall for.
+    const mapped = mapper && want >= MAP_MIN_BYTES ? await mapper.mapFileAsync(file, populateMappings(), hugePageCopies()) : undefined;
     if (mapped) {
       sized(mapped.byteLength);
       arrays[name] = new Ctor(mapped, 0, spec.length);

@@ -192,6 +192,16 @@ describe('artifacts and registry', () => {
       }
       copy.arrays.big[3] = 42;
       assert.deepEqual(readFileSync(path), file);
+      // The native call behind it, with and without huge pages: the file's bytes either way.
+      const addon = nativeAddon().addon;
+      if (addon) {
+        for (const huge of [true, false]) {
+          const buf = await addon.mapFileAsync(path, true, huge);
+          assert.ok(buf);
+          assert.deepEqual(new Uint8Array(buf), new Uint8Array(file.buffer, file.byteOffset, file.byteLength));
+        }
+        assert.equal(await addon.mapFileAsync(join(dir, 'missing.bin'), false, true), undefined);
+      }
       setHugePageCopies(false);
       assert.equal(hugePageCopies(), false);
       assert.equal((await readModelArtifact(dir)).arrays.big[3], big[3]);
