@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './helpers.js';
+import { transparentHugePages } from '../../src/math/kernels/native.js';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..', '..');
 const KEY = 'serve-test-key-00000001';
@@ -85,6 +86,8 @@ describe('funnel serve (real process)', () => {
     running.push(r);
     const [, base] = await r.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
     assert.match(r.output(), /apps: shop/);
+    // A process serving alone reads its artifacts onto huge pages where the kernel has them.
+    assert.match(r.output(), transparentHugePages() && process.env.FUNNEL_HUGE_PAGES !== '0' ? /; artifacts on huge pages;/ : /; artifacts mapped;/);
 
     let res = await fetch(`${base}/events`, {
       method: 'POST',
@@ -121,6 +124,7 @@ describe('funnel serve (real process)', () => {
     running.push(r);
     const [, base] = await r.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 25_000);
     assert.match(r.output(), /2 processes/);
+    assert.match(r.output(), process.env.FUNNEL_HUGE_PAGES === '1' && transparentHugePages() ? /; artifacts on huge pages;/ : /; artifacts mapped;/);
     for (let i = 0; i < 6; i++) {
       const res = await fetch(`${base}/events`, {
         method: 'POST',

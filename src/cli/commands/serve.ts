@@ -16,6 +16,7 @@ import type { CliCommand } from '../main.js';
 import { intOption } from '../args.js';
 import { buildApp, type FunnelPlugin } from '../../server/app.js';
 import { prepareServingProcess } from '../../server/serving-process.js';
+import { hugePageCopies, transparentHugePages } from '../../math/kernels/native.js';
 import {
   authEnabled,
   defaultConfig,
@@ -124,7 +125,10 @@ export function serveConfig(args: string[]): ServerConfig {
 function describe(config: ServerConfig, url: string, workers: number): string {
   const apps = Object.values(config.apps).map((a) => `${a.name} (${a.db})`).join(', ');
   const auth = authEnabled(config) ? 'API keys required' : 'authentication off';
-  return `listening on ${url} — apps: ${apps}; ${auth}; ${workers} process${workers > 1 ? 'es' : ''}; pid ${process.pid}`;
+  // Workers share the mapped files unless FUNNEL_HUGE_PAGES=1 (src/server/serving-process.ts).
+  const huge = workers > 1 ? process.env.FUNNEL_HUGE_PAGES === '1' && transparentHugePages() : hugePageCopies();
+  const memory = huge ? 'artifacts on huge pages' : 'artifacts mapped';
+  return `listening on ${url} — apps: ${apps}; ${auth}; ${workers} process${workers > 1 ? 'es' : ''}; ${memory}; pid ${process.pid}`;
 }
 
 function warnOpen(config: ServerConfig): void {
