@@ -7,7 +7,7 @@
 import type { Event } from '../data/model.js';
 import { Funnel } from '../funnel/pipeline.js';
 import type { CandidateGenerator, FunnelTimings, RequestContext, RerankRule } from '../funnel/types.js';
-import type { ServedImpressions, Store } from '../store/types.js';
+import type { ServedImpressions, Store, TimelineOptions } from '../store/types.js';
 import type { FunnelConfig, SceneConfig } from '../train/config.js';
 import type { LoadedArtifact } from './artifact.js';
 import { ItemKnnGenerator, LedGenerator, RankedListGenerator } from './generators.js';
@@ -315,16 +315,17 @@ export class RecommendationService {
     if (req.history) {
       history = Int32Array.from(req.history.map((id) => this.catalog.index(id)).filter((i) => i >= 0));
     } else if (req.userId) {
-      const h = await this.store.history(req.userId, { types: this.historyTypes, limit: scene.historyLength });
-      history = h.itemIdx;
       // Re-read while the store has no dislike type (SQLite stores create it at open, with the
       // partial index their dislike reads use; cheap: types are reloaded only after writes
       // elsewhere), so the first dislike ever stored takes effect without a restart.
       if (this.dislikeCode < 0) this.dislikeCode = await this.store.eventTypeCode('dislike');
-      if (this.dislikeCode >= 0) {
-        const dis = await this.store.history(req.userId, { types: ['dislike'], limit: 1000 });
-        for (const i of dis.itemIdx) exclude.add(i);
-      }
+      const reads: TimelineOptions[] = [{ types: this.historyTypes, limit: scene.historyLength }];
+      if (this.dislikeCode >= 0) reads.push({ types: ['dislike'], limit: 1000 });
+      // The history and the dislikes from one snapshot, where the store can.
+      const userId = req.userId;
+      const [h, dis] = this.store.histories ? await this.store.histories(userId, reads) : await Promise.all(reads.map((o) => this.store.history(userId, o)));
+      history = h.itemIdx;
+      if (dis) for (const i of dis.itemIdx) exclude.add(i);
     } else history = new Int32Array(0);
     const tHist = performance.now();
     if (req.excludeSeen !== false) for (const i of history) exclude.add(i);

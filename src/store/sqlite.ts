@@ -1367,7 +1367,36 @@ export class SqliteStore implements Store, BulkLoadable {
     this.ensureOpen();
     const dv = this.syncIds();
     const uidx = this.lookupUser(userId);
-    if (uidx < 0) return emptyHistory();
+    return uidx < 0 ? emptyHistory() : this.historyOf(uidx, options, dv);
+  }
+
+  /**
+   * Several histories of one user in one read transaction: one data_version check, one id
+   * lookup, and one WAL read lock instead of one per statement (each read statement outside a
+   * transaction takes and releases it: two fcntl calls and an fstat, ~5 µs here, as much as
+   * the rest of a short read).
+   */
+  async histories(userId: string, list: TimelineOptions[]): Promise<UserHistory[]> {
+    this.ensureOpen();
+    return this.snapshot(() => {
+      const dv = this.syncIds();
+      const uidx = this.lookupUser(userId);
+      return list.map((o) => (uidx < 0 ? emptyHistory() : this.historyOf(uidx, o, dv)));
+    });
+  }
+
+  /** `fn`'s reads in one read transaction (inside a transaction already under way: in that one). */
+  private snapshot<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn();
+    this.stmt('BEGIN').run();
+    try {
+      return fn();
+    } finally {
+      if (this.db.inTransaction) this.stmt('COMMIT').run();
+    }
+  }
+
+  private historyOf(uidx: number, options: TimelineOptions, dv: number): UserHistory {
     const limit = options.limit ?? 100;
     // Served from the covering user indexes without table reads; events of deleted items are
     // dropped here (a join on items cost as much as the read).

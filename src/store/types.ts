@@ -237,6 +237,12 @@ export interface Store {
   timeline(userId: string, options?: TimelineOptions): Promise<StoredEvent[]>;
   /** The same selection as `timeline`, as typed arrays of indices (for models and serving). */
   history(userId: string, options?: TimelineOptions): Promise<UserHistory>;
+  /**
+   * Optional: `history(userId, o)` for each of `options`, read from one snapshot of the store
+   * (the serving path reads a user's history and dislikes on every request). Callers fall back
+   * to one `history` per options where a store lacks it.
+   */
+  histories?(userId: string, options: TimelineOptions[]): Promise<UserHistory[]>;
   /** Every event (of live users and items) in log order, in columnar batches. */
   scanEvents(options?: ScanEventsOptions): AsyncIterable<EventBatch>;
   scanUsers(batchSize?: number): AsyncIterable<StoredUser[]>;

@@ -223,6 +223,10 @@ export function storeConformance(name: string, h: StoreHarness): void {
           assert.ok(tl.every((e) => e.itemId !== 'i7'), 'deleted items are dropped');
           const [a, b] = [await store.history(user, opts), await twin.history(user, opts)];
           assert.deepEqual([a.itemIdx, a.type, a.timestamp, a.value].map((x) => Array.from(x)), [b.itemIdx, b.type, b.timestamp, b.value].map((x) => Array.from(x)), `history ${label}`);
+          if (store.histories) {
+            const [c] = await store.histories(user, [opts, { types: ['view'], limit: 5 }]);
+            assert.deepEqual([c.itemIdx, c.type, c.timestamp, c.value].map((x) => Array.from(x)), [b.itemIdx, b.type, b.timestamp, b.value].map((x) => Array.from(x)), `histories ${label}`);
+          }
         }
         // One log entry per response: its impressions share a seq.
         const all = await store.timeline('heavy', { types: ['impression'], limit: 10_000 });
@@ -310,6 +314,17 @@ export function storeConformance(name: string, h: StoreHarness): void {
       assert.ok(h.type.every((t) => t === clickCode));
       assert.equal((await store.history('u1', { limit: 1000 })).length, 30);
       assert.equal((await store.history('nobody')).length, 0);
+      // Several histories at once (optional): each exactly what history() reads.
+      if (store.histories) {
+        const list = [{ types: ['click'], limit: 3 }, { limit: 1000 }, { types: ['never_seen'] }, { types: ['view', 'click'], limit: 7, before: T0 + 20 * 60_000 }];
+        const cols = (x: Awaited<ReturnType<Store['history']>>) => [x.itemIdx, x.type, x.timestamp, x.value].map((c) => Array.from(c));
+        const many = await store.histories('u1', list);
+        assert.equal(many.length, list.length);
+        for (let i = 0; i < list.length; i++) assert.deepEqual(cols(many[i]), cols(await store.history('u1', list[i])), JSON.stringify(list[i]));
+        assert.equal(many[0].length, 3);
+        assert.deepEqual((await store.histories('nobody', list)).map((x) => x.length), [0, 0, 0, 0]);
+        assert.deepEqual(await store.histories('u1', []), []);
+      }
     });
 
     it('deleting a user removes the user and all their events', async () => {
