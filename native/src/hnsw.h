@@ -250,19 +250,9 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
       Napi::TypeError::New(info.Env(), "HnswGraph.readIndex: path must be a string").ThrowAsJavaScriptException();
       return info.Env().Undefined();
     }
-    const std::string path = info[0].As<Napi::String>().Utf8Value();
-    // readIndex(path, map = true): the level-0 block (vectors and links, the bulk of the file)
-    // mapped copy-on-write where the platform can (mmap.h), so processes serving one artifact
-    // share it; false reads it into memory of its own.
-    const bool map = info.Length() < 2 || !info[1].IsBoolean() || info[1].As<Napi::Boolean>().Value();
-    // readIndex(path, map, populate = false): a mapped block gets every page mapped at once.
-    const bool populate = info.Length() > 2 && info[2].ToBoolean().Value();
-    // readIndex(path, map, populate, huge = false): the level-0 block read into private memory
-    // on transparent huge pages instead (mmap.h read_file_huge); the mapping (when `map`) or an
-    // ordinary read where that fails.
-    const bool huge = info.Length() > 3 && info[3].ToBoolean().Value();
+    const ReadArgs a = readArgs(info);
     try {
-      install(load(path, map, populate, huge));
+      install(load(a.path, a.map, a.populate, a.huge));
     } catch (const std::exception& e) {
       fail(info.Env(), "readIndex", e);
     }
@@ -277,12 +267,9 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
       Napi::TypeError::New(env, "HnswGraph.readIndexAsync: path must be a string").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    const std::string path = info[0].As<Napi::String>().Utf8Value();
-    const bool map = info.Length() < 2 || !info[1].IsBoolean() || info[1].As<Napi::Boolean>().Value();
-    const bool populate = info.Length() > 2 && info[2].ToBoolean().Value();
-    const bool huge = info.Length() > 3 && info[3].ToBoolean().Value();
+    const ReadArgs a = readArgs(info);
     auto* w = new ReadIndexWorker(
-        env, info.This().As<Napi::Object>(), [this, path, map, populate, huge]() { return load(path, map, populate, huge); },
+        env, info.This().As<Napi::Object>(), [this, a]() { return load(a.path, a.map, a.populate, a.huge); },
         [this](std::unique_ptr<hnswlib::HierarchicalNSW<float>> index) { install(std::move(index)); }, &busy_);
     busy_ = true;
     Napi::Promise p = w->Promise();
@@ -290,7 +277,24 @@ class HnswGraph : public Napi::ObjectWrap<HnswGraph> {
     return p;
   }
 
-  /** A graph read from `path` (see readIndex); throws on a bad file. Touches no member but the space. */
+  struct ReadArgs {
+    std::string path;
+    bool map, populate, huge;
+  };
+  /**
+   * readIndex(path, map = true, populate = false, huge = false): `map`: the level-0 block
+   * (vectors and links, the bulk of the file) mapped copy-on-write where the platform can
+   * (mmap.h), so processes serving one artifact share it (false reads it into memory of its
+   * own); `populate`: a mapped block gets every page mapped at once; `huge`: the block read
+   * into private memory on transparent huge pages instead (mmap.h read_file_huge), the mapping
+   * (when `map`) or an ordinary read where that fails. The path is checked by the caller.
+   */
+  static ReadArgs readArgs(const Napi::CallbackInfo& info) {
+    return {info[0].As<Napi::String>().Utf8Value(), info.Length() < 2 || !info[1].IsBoolean() || info[1].As<Napi::Boolean>().Value(),
+            info.Length() > 2 && info[2].ToBoolean().Value(), info.Length() > 3 && info[3].ToBoolean().Value()};
+  }
+
+  /** A graph read from `path` (see readArgs); throws on a bad file. Touches no member but the space. */
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> load(const std::string& path, bool map, bool populate, bool huge) const {
     checkHeader(path);
     auto index = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get());

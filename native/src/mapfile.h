@@ -15,6 +15,29 @@
 
 namespace funnel {
 
+#if FUNNEL_HAVE_MMAP
+/**
+ * The file's bytes for mapFile(Async): with `huge`, a private copy on transparent huge pages
+ * (mmap.h read_file_huge), else (or where that fails) the file mapped copy-on-write, every page
+ * mapped now when `populate`. nullptr where neither works (or the file is empty).
+ */
+inline char* file_bytes(const std::string& path, bool populate, bool huge, size_t* len) {
+  char* p = huge ? read_file_huge(path, len) : nullptr;
+  if (p != nullptr) return p;
+  p = map_file_private(path, len);
+  if (p != nullptr && populate) populate_read(p, *len);
+  return p;
+}
+
+/** An ArrayBuffer that owns a mapping (unmapped when the buffer is collected). */
+inline Napi::ArrayBuffer owned_buffer(Napi::Env env, char* p, size_t len) {
+  return Napi::ArrayBuffer::New(env, p, len, [](Napi::Env, void* data, size_t* size) {
+    ::munmap(data, *size);
+    delete size;
+  }, new size_t(len));
+}
+#endif
+
 /**
  * mapFile(path, populate?, huge?): an ArrayBuffer over the file's bytes, mapped copy-on-write (unmapped
  * when the buffer is collected), with every page mapped at once when `populate` is true, or,
@@ -28,20 +51,9 @@ inline Napi::Value MapFile(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
 #if FUNNEL_HAVE_MMAP
-  const std::string path = info[0].As<Napi::String>().Utf8Value();
   size_t len = 0;
-  // mapFile(path, populate, huge): with `huge`, a private copy on transparent huge pages
-  // (mmap.h read_file_huge) instead of the file's pages; the file's mapping where that fails.
-  const bool huge = info.Length() > 2 && info[2].ToBoolean().Value();
-  char* p = huge ? read_file_huge(path, &len) : nullptr;
-  if (p == nullptr) p = map_file_private(path, &len);
-  if (p == nullptr) return env.Undefined();
-  // mapFile(path, populate): every page mapped now (mmap.h populate_read).
-  if (!huge && info.Length() > 1 && info[1].ToBoolean().Value()) populate_read(p, len);
-  return Napi::ArrayBuffer::New(env, p, len, [](Napi::Env, void* data, size_t* size) {
-    ::munmap(data, *size);
-    delete size;
-  }, new size_t(len));
+  char* p = file_bytes(info[0].As<Napi::String>().Utf8Value(), info.Length() > 1 && info[1].ToBoolean().Value(), info.Length() > 2 && info[2].ToBoolean().Value(), &len);
+  return p == nullptr ? env.Undefined() : owned_buffer(env, p, len);
 #else
   return env.Undefined();
 #endif
@@ -55,23 +67,11 @@ class MapFileWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)), populate_(populate), huge_(huge) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
-  void Execute() override {
-    p_ = huge_ ? read_file_huge(path_, &len_) : nullptr;
-    if (p_ == nullptr) {
-      p_ = map_file_private(path_, &len_);
-      if (p_ != nullptr && populate_) populate_read(p_, len_);
-    }
-  }
+  void Execute() override { p_ = file_bytes(path_, populate_, huge_, &len_); }
   void OnOK() override {
     Napi::Env env = Env();
-    if (p_ == nullptr) {
-      deferred_.Resolve(env.Undefined());
-      return;
-    }
-    deferred_.Resolve(Napi::ArrayBuffer::New(env, p_, len_, [](Napi::Env, void* data, size_t* size) {
-      ::munmap(data, *size);
-      delete size;
-    }, new size_t(len_)));
+    if (p_ == nullptr) deferred_.Resolve(env.Undefined());
+    else deferred_.Resolve(owned_buffer(env, p_, len_));
   }
 
  private:
