@@ -18,19 +18,28 @@
 namespace funnel {
 
 #if FUNNEL_HAVE_MMAP
-/** Maps `path` whole, copy-on-write; nullptr on failure (or an empty file); *len gets its size. */
-inline char* map_file_private(const std::string& path, size_t* len) {
+/** `path` opened for reading with its size; -1 on failure or when the file is empty. */
+inline int open_nonempty(const std::string& path, size_t* size) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return nullptr;
+  if (fd < 0) return -1;
   struct stat st;
   if (::fstat(fd, &st) != 0 || st.st_size <= 0) {
     ::close(fd);
-    return nullptr;
+    return -1;
   }
-  void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  *size = static_cast<size_t>(st.st_size);
+  return fd;
+}
+
+/** Maps `path` whole, copy-on-write; nullptr on failure (or an empty file); *len gets its size. */
+inline char* map_file_private(const std::string& path, size_t* len) {
+  size_t size = 0;
+  const int fd = open_nonempty(path, &size);
+  if (fd < 0) return nullptr;
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   ::close(fd);  // the mapping keeps the file open
   if (p == MAP_FAILED) return nullptr;
-  *len = static_cast<size_t>(st.st_size);
+  *len = size;
   return static_cast<char*>(p);
 }
 
@@ -61,14 +70,9 @@ inline void populate_read(const char* p, size_t len) {
  * with unmap_file(p, *len).
  */
 inline char* read_file_huge(const std::string& path, size_t* len) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  size_t size = 0;
+  const int fd = open_nonempty(path, &size);
   if (fd < 0) return nullptr;
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || st.st_size <= 0) {
-    ::close(fd);
-    return nullptr;
-  }
-  const size_t size = static_cast<size_t>(st.st_size);
   const size_t huge = size_t(2) << 20;
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   const size_t span = (size + page - 1) / page * page;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hnswUnavailable, newGraph } from '../../src/index/graph.js';
+import { hnswUnavailable, newGraph, type HnswGraph } from '../../src/index/graph.js';
 import { SmallRng } from '../../src/models/retrieval/types.js';
 import { hugeAdvised, mappedPages } from '../helpers/mapped-pages.js';
 
@@ -38,6 +38,19 @@ describe('HnswGraph (vendored hnswlib in the native addon)', { skip: hnswUnavail
     g.initIndex(data.length, 8, 100, 100);
     data.forEach((v, i) => g.addPoint(v, i));
     return g;
+  };
+  /** The same top 10 (labels and distances) from both graphs for every query. */
+  const sameAnswers = (want: HnswGraph, got: HnswGraph) => {
+    const a = new Int32Array(10);
+    const b = new Int32Array(10);
+    const va = new Float32Array(10);
+    const vb = new Float32Array(10);
+    for (const q of queries) {
+      want.search(q, 10, a, va);
+      got.search(q, 10, b, vb);
+      assert.deepEqual(Array.from(b), Array.from(a));
+      assert.deepEqual(Array.from(vb), Array.from(va));
+    }
   };
 
   it('finds the exact k nearest at a breadth covering the graph, nearest first, with their distances', () => {
@@ -178,28 +191,16 @@ describe('HnswGraph (vendored hnswlib in the native addon)', { skip: hnswUnavail
       assert.equal(own.isMapped(), false);
       assert.equal(g.isMapped(), false);
       for (const x of [mapped, own]) x.setEf(60);
+      sameAnswers(own, mapped);
       const a = new Int32Array(10);
       const b = new Int32Array(10);
-      const va = new Float32Array(10);
-      const vb = new Float32Array(10);
-      for (const q of queries) {
-        own.search(q, 10, a, va);
-        mapped.search(q, 10, b, vb);
-        assert.deepEqual(Array.from(b), Array.from(a));
-        assert.deepEqual(Array.from(vb), Array.from(va));
-      }
       // Populated at load: every page of the mapping resident before any search; same answers.
       const eager = newGraph(dim);
       eager.readIndex(path, true, true);
       const pages = mappedPages(path);
       if (pages && eager.isMapped()) assert.ok(pages.rssKb >= pages.sizeKb - 4, `populated graph mapping: ${JSON.stringify(pages)}`);
       eager.setEf(60);
-      for (const q of queries) {
-        own.search(q, 10, a, va);
-        eager.search(q, 10, b, vb);
-        assert.deepEqual(Array.from(b), Array.from(a));
-        assert.deepEqual(Array.from(vb), Array.from(va));
-      }
+      sameAnswers(own, eager);
       // Read onto huge pages instead (a serving process alone): a private copy, same answers.
       const advised = hugeAdvised();
       const huge = newGraph(dim);
@@ -209,12 +210,7 @@ describe('HnswGraph (vendored hnswlib in the native addon)', { skip: hnswUnavail
       const advisedNow = hugeAdvised();
       if (advised && advisedNow) assert.ok(advisedNow.sizeKb - advised.sizeKb >= Math.floor(bytes.length / 1024), `huge-page advice: ${JSON.stringify({ advised, advisedNow })}`);
       huge.setEf(60);
-      for (const q of queries) {
-        own.search(q, 10, a, va);
-        huge.search(q, 10, b, vb);
-        assert.deepEqual(Array.from(b), Array.from(a));
-        assert.deepEqual(Array.from(vb), Array.from(va));
-      }
+      sameAnswers(own, huge);
       assert.equal(huge.markDelete(4), true);
       huge.resizeIndex(huge.getMaxElements() + 5); // copied into memory that can grow
       assert.equal(huge.isHugeCopy(), false);
@@ -271,16 +267,7 @@ describe('HnswGraph (vendored hnswlib in the native addon)', { skip: hnswUnavail
         assert.equal(x.isMapped(), map && !huge && process.platform !== 'win32');
         assert.equal(x.isHugeCopy(), huge && process.platform === 'linux');
         own.setEf(60);
-        const a = new Int32Array(10);
-        const b = new Int32Array(10);
-        const va = new Float32Array(10);
-        const vb = new Float32Array(10);
-        for (const q of queries) {
-          own.search(q, 10, a, va);
-          x.search(q, 10, b, vb); // the ef set before the read holds
-          assert.deepEqual(Array.from(b), Array.from(a));
-          assert.deepEqual(Array.from(vb), Array.from(va));
-        }
+        sameAnswers(own, x); // the ef set before the read holds
       }
       writeFileSync(join(dir, 'bad.bin'), 'not a graph');
       const bad = newGraph(dim);
