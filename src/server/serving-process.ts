@@ -29,7 +29,7 @@
  *   cache's own large folios, which depends on how the file was read.
  */
 import { setFlagsFromString } from 'node:v8';
-import { setHugePageCopies, setPopulateMappings } from '../math/kernels/native.js';
+import { setHugePageCopies, setPopulateMappings, transparentHugePages } from '../math/kernels/native.js';
 
 let pretenuringOff = false;
 
@@ -43,6 +43,14 @@ export function prepareServingProcess(opts: { shared?: boolean } = {}): void {
     setFlagsFromString('--no-allocation-site-pretenuring');
   }
   setPopulateMappings(process.env.FUNNEL_POPULATE !== '0');
+  setHugePageCopies(servingHugePages(opts.shared ?? false));
+}
+
+/**
+ * Whether a serving process reads its artifacts onto huge pages: when it serves alone, or as
+ * FUNNEL_HUGE_PAGES=1|0 says, and only where the kernel has transparent huge pages.
+ */
+export function servingHugePages(shared: boolean): boolean {
   const huge = process.env.FUNNEL_HUGE_PAGES;
-  setHugePageCopies(huge === '1' || (huge !== '0' && !opts.shared));
+  return (huge === '1' || (huge !== '0' && !shared)) && transparentHugePages();
 }

@@ -15,8 +15,7 @@ import { AggregatorRegistry } from 'prom-client';
 import type { CliCommand } from '../main.js';
 import { intOption } from '../args.js';
 import { buildApp, type FunnelPlugin } from '../../server/app.js';
-import { prepareServingProcess } from '../../server/serving-process.js';
-import { hugePageCopies, transparentHugePages } from '../../math/kernels/native.js';
+import { prepareServingProcess, servingHugePages } from '../../server/serving-process.js';
 import {
   authEnabled,
   defaultConfig,
@@ -125,9 +124,7 @@ export function serveConfig(args: string[]): ServerConfig {
 function describe(config: ServerConfig, url: string, workers: number): string {
   const apps = Object.values(config.apps).map((a) => `${a.name} (${a.db})`).join(', ');
   const auth = authEnabled(config) ? 'API keys required' : 'authentication off';
-  // Workers share the mapped files unless FUNNEL_HUGE_PAGES=1 (src/server/serving-process.ts).
-  const huge = workers > 1 ? process.env.FUNNEL_HUGE_PAGES === '1' && transparentHugePages() : hugePageCopies();
-  const memory = huge ? 'artifacts on huge pages' : 'artifacts mapped';
+  const memory = servingHugePages(workers > 1) ? 'artifacts on huge pages' : 'artifacts mapped';
   return `listening on ${url} — apps: ${apps}; ${auth}; ${workers} process${workers > 1 ? 'es' : ''}; ${memory}; pid ${process.pid}`;
 }
 
