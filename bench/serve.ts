@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- serve [--items N] [--users N[,N...]] [--dim D] [--duration S] [--history H]
- *                          [--k K] [--index auto|exact|hnsw] [--ef N] [--rates R,R,...]
+ *                          [--k K] [--index auto|exact|ivf|hnsw] [--ef N] [--probe N] [--rates R,R,...]
  *                          [--connections C] [--half-runs N] [--no-profile]`
  *
  * Serving throughput and latency through the real server code path:
@@ -8,7 +8,8 @@
  * 1. A synthetic catalogue (default 1M items, d = 64) of clustered item vectors and biases
  *    (src/index/synthetic.ts) stands in for a trained LED model: the artifact holds an LED
  *    model with those vectors (saved by its own `save`), item-kNN and popularity fitted on the
- *    synthetic histories, and the item index built by `buildItemIndex` (HNSW above 20K items).
+ *    synthetic histories, and the item index built by `buildItemIndex` (IVF above 20K items;
+ *    `--index hnsw` for the graph index).
  *    A SQLite store holds the items and the users (default 100K) with `--history` views each
  *    (from one taste cluster). Everything is cached under bench/.data/serve/ (the HNSW graph of
  *    1M items takes minutes to build) and reused by later runs.
@@ -57,6 +58,7 @@ import { intOption } from '../src/cli/args.js';
 import { writeArtifact, latestArtifact } from '../src/artifacts/registry.js';
 import type { Event, Item } from '../src/data/model.js';
 import { ExactIndex } from '../src/index/exact.js';
+import { defaultProbe } from '../src/index/ivf.js';
 import { syntheticCatalog, type SyntheticCatalog } from '../src/index/synthetic.js';
 import { ItemKnnModel } from '../src/models/retrieval/itemknn.js';
 import { LedModel } from '../src/models/retrieval/led.js';
@@ -138,6 +140,7 @@ function histories(cat: SyntheticCatalog, users: number, history: number, seed =
 function indexName(o: Pick<Options, 'index' | 'items'>): string {
   const kind = indexKindFor(o.index, o.items);
   const c = o.index;
+  if (kind === 'ivf') return `index-ivf-l${c.lists || 'auto'}`;
   return kind === 'hnsw' ? `index-hnsw-m${c.m}-efc${c.efConstruction}-b${c.bands}` : 'index-exact';
 }
 
@@ -181,8 +184,11 @@ async function prepareCatalog(o: Options, cat: SyntheticCatalog): Promise<{ led:
   const buildSeconds = (JSON.parse(readFileSync(join(indexDir, 'build.json'), 'utf8')) as { seconds: number }).seconds;
   // The search breadth is a load-time setting saved in index.json: follow --ef / the default.
   const metaPath = join(indexDir, 'index.json');
-  const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as { kind: string; efSearch?: number };
+  const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as { kind: string; efSearch?: number; probe?: number; lists?: number };
   if (meta.kind === 'hnsw' && meta.efSearch !== o.index.efSearch) writeFileSync(metaPath, JSON.stringify({ ...meta, efSearch: o.index.efSearch }, null, 2));
+  // Likewise the IVF index's lists scanned per search (--probe, else the default for its lists).
+  const probe = o.index.probe || defaultProbe(Number(meta.lists));
+  if (meta.kind === 'ivf' && meta.probe !== probe) writeFileSync(metaPath, JSON.stringify({ ...meta, probe }, null, 2));
   return { led, indexDir, buildSeconds };
 }
 
@@ -534,13 +540,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     args,
     options: {
       items: { type: 'string' }, users: { type: 'string' }, dim: { type: 'string' }, duration: { type: 'string' }, history: { type: 'string' },
-      k: { type: 'string' }, index: { type: 'string' }, ef: { type: 'string' }, rates: { type: 'string' }, connections: { type: 'string' },
+      k: { type: 'string' }, index: { type: 'string' }, ef: { type: 'string' }, probe: { type: 'string' }, rates: { type: 'string' }, connections: { type: 'string' },
       'no-profile': { type: 'boolean' },
       'half-runs': { type: 'string' },
     },
   });
   const kind = values.index ?? 'auto';
-  if (!['auto', 'exact', 'hnsw'].includes(kind)) throw new Error(`--index expects auto, exact or hnsw, got '${kind}'`);
+  if (!['auto', 'exact', 'hnsw', 'ivf'].includes(kind)) throw new Error(`--index expects auto, exact, ivf or hnsw, got '${kind}'`);
   const users = (values.users ?? '100000').split(',').map((s) => intOption(s, 'users', 100_000));
   if (users.some((u) => u < 1)) throw new Error('--users expects positive counts');
   const o: Options = {
@@ -550,7 +556,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     duration: intOption(values.duration, 'duration', 5),
     history: intOption(values.history, 'history', 20),
     k: intOption(values.k, 'k', 20),
-    index: { ...DEFAULT_TRAINING.index, kind: kind as ItemIndexConfig['kind'], ...(values.ef ? { efSearch: intOption(values.ef, 'ef', 100) } : {}) },
+    index: {
+      ...DEFAULT_TRAINING.index, kind: kind as ItemIndexConfig['kind'], ...(values.ef ? { efSearch: intOption(values.ef, 'ef', 100) } : {}),
+      ...(values.probe ? { probe: intOption(values.probe, 'probe', 0) } : {}),
+    },
     rates: values.rates ? values.rates.split(',').map((r) => intOption(r, 'rates', 1000)) : undefined,
     connections: intOption(values.connections, 'connections', 64),
     profile: !values['no-profile'],

@@ -9,6 +9,7 @@
 #include "embed.h"
 #include "gemm.h"
 #include "hnsw.h"
+#include "ivf.h"
 #include "losses.h"
 #include "mapfile.h"
 #include "sparse.h"
@@ -54,6 +55,7 @@ struct Args {
   int32_t* i32(size_t i, bool nullable = false) {
     return array<int32_t, napi_int32_array>(i, nullable, nullable ? "an Int32Array or null" : "an Int32Array");
   }
+  uint8_t* u8(size_t i) { return array<uint8_t, napi_uint8_array>(i, false, "a Uint8Array"); }
 };
 
 Napi::Value Sgemm(const Napi::CallbackInfo& info) {
@@ -217,6 +219,32 @@ Napi::Value Topk(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+/**
+ * ivfSearch(query, dim, centroidCodes, centroidBias, nlist, nprobe, start, len, codes, codeBytes,
+ * slotBias, slotId, lo, step, rows, biases, R, minScan, outIds, outScores) -> count
+ * (native/src/ivf.h; shapes checked by src/index/ivf.ts).
+ */
+Napi::Value IvfSearch(const Napi::CallbackInfo& info) {
+  Args a{info, "ivfSearch"};
+  const float* q = a.f32(0);
+  const int64_t d = a.i64(1);
+  const uint8_t* ccodes = a.u8(2);
+  const float* cbias = a.f32(3);
+  const int64_t nlist = a.i64(4), nprobe = a.i64(5);
+  const int32_t *start = a.i32(6), *len = a.i32(7);
+  const uint8_t* codes = a.u8(8);
+  const int64_t cb = a.i64(9);
+  const float* sbias = a.f32(10);
+  const int32_t* sid = a.i32(11);
+  const float *lo = a.f32(12), *step = a.f32(13), *rows = a.f32(14), *biases = a.f32(15);
+  const int64_t R = a.i64(16), min_scan = a.i64(17);
+  int32_t* out_ids = a.i32(18);
+  float* out_s = a.f32(19);
+  int64_t n = 0;
+  if (a.ok) n = funnel::ivf::search(q, d, ccodes, cbias, nlist, nprobe, start, len, codes, cb, sbias, sid, lo, step, rows, biases, R, min_scan, out_ids, out_s);
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
 /** firstOutOfRange(idx, from, to, limit): first i in [from, to) with idx[i] outside 0..limit-1, or -1. */
 Napi::Value FirstOutOfRange(const Napi::CallbackInfo& info) {
   Args a{info, "firstOutOfRange"};
@@ -307,6 +335,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sampledScoresBackward", Napi::Function::New(env, SampledScoresBackward));
   exports.Set("adamRows", Napi::Function::New(env, AdamRows));
   exports.Set("topk", Napi::Function::New(env, Topk));
+  exports.Set("ivfSearch", Napi::Function::New(env, IvfSearch));
   exports.Set("bprPairs", Napi::Function::New(env, BprPairs));
   exports.Set("firstOutOfRange", Napi::Function::New(env, FirstOutOfRange));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));

@@ -97,6 +97,14 @@ export class ExactIndex implements VectorIndex {
     return this.shared;
   }
 
+  /**
+   * The slot arrays (rows of dim floats and biases, by id): views for a native kernel that
+   * reads rows by id; valid until the next upsert, which may reallocate them. Do not modify.
+   */
+  arrays(): { vectors: Float32Array; biases: Float32Array } {
+    return { vectors: this.vectors, biases: this.biases };
+  }
+
   /** Per-slot state (ABSENT, ACTIVE, UNAVAILABLE); a view, do not modify. */
   states(): Uint8Array {
     return this.state.subarray(0, this.hi);

@@ -60,3 +60,7 @@ export function readFloat32(dir: string, name: string, length: number): Float32A
 export function readUint8(dir: string, name: string, length: number): Uint8Array {
   return new Uint8Array(readBytes(dir, name, 1, length));
 }
+
+export function readInt32(dir: string, name: string, length: number): Int32Array {
+  return new Int32Array(readBytes(dir, name, 4, length));
+}

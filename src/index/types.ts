@@ -3,9 +3,9 @@
  *
  *     score(u, i) = ⟨u, v_i⟩ + b_i,
  *
- * over dense integer item ids (the store's item indices). Two implementations share this
+ * over dense integer item ids (the store's item indices). Three implementations share this
  * interface and one conformance suite (test/index/conformance.ts): an exact scan
- * (src/index/exact.ts) and HNSW (src/index/hnsw.ts). How the biased MIPS problem becomes a
+ * (src/index/exact.ts), HNSW (src/index/hnsw.ts) and IVF lists of 8-bit codes (src/index/ivf.ts). How the biased MIPS problem becomes a
  * nearest-neighbour problem is in src/index/mips.ts.
  */
 
@@ -28,7 +28,7 @@ export interface SearchResult {
   scores: Float32Array;
 }
 
-export type IndexKind = 'exact' | 'hnsw';
+export type IndexKind = 'exact' | 'hnsw' | 'ivf';
 
 export interface VectorIndex {
   readonly kind: IndexKind;

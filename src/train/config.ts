@@ -14,7 +14,10 @@
  *     "itemknn": { "similarity": "cosine", "k": 100 },
  *     "popularity": { "halfLifeDays": 14 },
  *     "validationUsers": 500,                 // held out to pick the LED checkpoint
- *     "index": { "kind": "auto", "hnswMinItems": 20000, "m": 16, "efConstruction": 100, "efSearch": 200, "bands": 2 },
+ *     "index": { "kind": "auto", "annMinItems": 20000, "lists": 0, "probe": 0 },  // IVF from 20K items on
+ *                                             // (lists/probe 0: sized to the catalogue); HNSW:
+ *                                             // "kind": "hnsw", "m": 16, "efConstruction": 100,
+ *                                             // "efSearch": 200, "bands": 2
  *     "ranker": {                             // trained when a scene has "scorer": "ranker"
  *       "model": "fm",                        // "lr" (FTRL) or "fm"
  *       "heads": { "click": 1, "conversion": 0.5 },  // weights of the combined score
@@ -78,12 +81,20 @@ export interface SceneConfig {
 
 /**
  * The `training.index` section: the item index LED retrieval searches at serving time
- * (src/index/). 'auto' builds HNSW from `hnswMinItems` items on and the exact index below.
+ * (src/index/). 'auto' builds the IVF index from `annMinItems` items on and the exact index
+ * below; 'hnsw' builds the graph index instead (README, Architecture: why IVF by default).
  */
 export interface ItemIndexConfig {
-  kind: 'auto' | 'exact' | 'hnsw';
-  /** Catalogue size (items known to LED) from which 'auto' builds HNSW (default 20,000). */
-  hnswMinItems: number;
+  kind: 'auto' | 'exact' | 'hnsw' | 'ivf';
+  /**
+   * Catalogue size (items known to LED) from which 'auto' builds an approximate index (default
+   * 20,000). `hnswMinItems`, its name before the IVF index, is still read.
+   */
+  annMinItems: number;
+  /** IVF lists (default 0: about 4·√items). */
+  lists: number;
+  /** IVF lists scanned per search (default 0: 3% of the lists, at least 8). */
+  probe: number;
   /** HNSW links per node (default 16). */
   m: number;
   /** HNSW build breadth (default 100). */
@@ -152,7 +163,7 @@ export const DEFAULT_TRAINING: TrainingConfig = {
   itemknn: { similarity: 'cosine', k: 100 },
   popularity: { halfLifeDays: 14 },
   validationUsers: 500,
-  index: { kind: 'auto', hnswMinItems: 20_000, m: 16, efConstruction: 100, efSearch: 200, bands: 2 },
+  index: { kind: 'auto', annMinItems: 20_000, lists: 0, probe: 0, m: 16, efConstruction: 100, efSearch: 200, bands: 2 },
   ranker: {
     model: 'lr',
     heads: { click: 1 },
@@ -219,15 +230,24 @@ export function resolveConfig(raw: unknown, source = 'config'): FunnelConfig {
           const p = `training.index.${k}`;
           switch (k) {
             case 'kind':
-              if (v !== 'auto' && v !== 'exact' && v !== 'hnsw') errors.push(`${p}: must be 'auto', 'exact' or 'hnsw'`);
+              if (v !== 'auto' && v !== 'exact' && v !== 'hnsw' && v !== 'ivf') errors.push(`${p}: must be 'auto', 'exact', 'ivf' or 'hnsw'`);
               else out.kind = v;
               break;
             case 'hnswMinItems':
+            case 'annMinItems':
+              if (!Number.isInteger(v) || (v as number) < 0) errors.push(`${p}: must be an integer >= 0`);
+              else out.annMinItems = v as number;
+              break;
+            case 'lists':
+            case 'probe':
+              if (!Number.isInteger(v) || (v as number) < 0) errors.push(`${p}: must be an integer >= 0 (0: sized to the catalogue)`);
+              else out[k] = v as number;
+              break;
             case 'm':
             case 'efConstruction':
             case 'efSearch':
             case 'bands': {
-              const min = k === 'hnswMinItems' ? 0 : k === 'm' ? 2 : 1;
+              const min = k === 'm' ? 2 : 1;
               const max = k === 'bands' ? 64 : Infinity;
               if (!Number.isInteger(v) || (v as number) < min || (v as number) > max) errors.push(`${p}: must be an integer >= ${min}${max < Infinity ? ` and <= ${max}` : ''}`);
               else out[k] = v as number;

@@ -3,14 +3,17 @@
  * loaded beside the model at serving time (src/index/).
  *
  * Kinds: 'exact' (an O(items) scan per request; nothing is written but index.json, the vectors
- * are LED's) and 'hnsw' (the graph over LED's vectors; index.json and hnsw.bin, the vectors are
- * again LED's, so serving holds them once). 'auto' picks HNSW from `hnswMinItems` items on.
+ * are LED's), 'ivf' (inverted lists of 8-bit codes over LED's vectors: centroids, codes and
+ * list files; the float vectors are again LED's, so serving holds them once) and 'hnsw' (the
+ * graph over LED's vectors, likewise). 'auto' picks IVF from `annMinItems` items on: on the
+ * serve bench's catalogue it answers in about half the HNSW graph's time at a higher recall,
+ * with a fifth of its memory, and builds in less than half the time (README, Architecture).
  * The kind is recorded in index.json and in the artifact manifest.
  */
 import { mkdirSync } from 'node:fs';
 import { ExactIndex } from '../index/exact.js';
-import { hnswUnavailable } from '../index/graph.js';
 import { HnswIndex } from '../index/hnsw.js';
+import { IvfIndex, ivfUnavailable } from '../index/ivf.js';
 import { readMeta, writeMeta } from '../index/io.js';
 import type { IndexKind, VectorIndex } from '../index/types.js';
 import type { LedModel } from '../models/retrieval/led.js';
@@ -36,7 +39,7 @@ function ledArrays(led: LedModel): { vectors: Float32Array; biases: Float32Array
  * which holds the HNSW graphs: src/index/graph.ts).
  */
 export function indexKindFor(cfg: ItemIndexConfig, items: number): IndexKind {
-  return cfg.kind === 'auto' ? (items >= cfg.hnswMinItems && hnswUnavailable() === null ? 'hnsw' : 'exact') : cfg.kind;
+  return cfg.kind === 'auto' ? (items >= cfg.annMinItems && ivfUnavailable() === null ? 'ivf' : 'exact') : cfg.kind;
 }
 
 export async function buildItemIndex(
@@ -53,6 +56,10 @@ export async function buildItemIndex(
   const kind = indexKindFor(cfg, size);
   if (kind === 'exact') {
     writeMeta(dir, { kind: 'exact', format: 1, source: 'led', items: size });
+  } else if (kind === 'ivf') {
+    const { vectors, biases, dim } = ledArrays(led);
+    const idx = IvfIndex.adopt(vectors, biases, dim, known, { ...(cfg.lists ? { lists: cfg.lists } : {}), ...(cfg.probe ? { probe: cfg.probe } : {}), onProgress });
+    await idx.save(dir);
   } else {
     const { vectors, biases, dim } = ledArrays(led);
     // The bands build in parallel (the same graphs as one after the other).
@@ -63,7 +70,7 @@ export async function buildItemIndex(
 }
 
 /** Loads the index written by `buildItemIndex` over the (already loaded) LED model's vectors. */
-export async function loadItemIndex(dir: string, led: LedModel, opts: { efSearch?: number } = {}): Promise<VectorIndex> {
+export async function loadItemIndex(dir: string, led: LedModel, opts: { efSearch?: number; probe?: number } = {}): Promise<VectorIndex> {
   const meta = readMeta(dir);
   const { vectors, biases, dim } = ledArrays(led);
   const known = led.knownItems();
@@ -74,7 +81,9 @@ export async function loadItemIndex(dir: string, led: LedModel, opts: { efSearch
       return ExactIndex.load(dir);
     case 'hnsw':
       return HnswIndex.load(dir, { vectors, biases, present: known }, opts);
+    case 'ivf':
+      return IvfIndex.load(dir, { vectors, biases, present: known }, opts);
     default:
-      throw new Error(`${dir}: unknown index kind '${meta.kind}' (expected exact or hnsw)`);
+      throw new Error(`${dir}: unknown index kind '${meta.kind}' (expected exact, ivf or hnsw)`);
   }
 }

@@ -31,6 +31,15 @@ export interface NativeAddon {
   getThreads(): number;
   getThreadGrain(): number;
   buildInfo(): NativeBuildInfo;
+  /**
+   * The IVF index's search (native/src/ivf.h): the nprobe lists of the best centroids scanned
+   * by their 8-bit codes (more while fewer than minScan items were), the R best estimates
+   * re-scored exactly from `rows`; returns how many
+   * were written to outIds/outScores, best first. src/index/ivf.ts checks the shapes.
+   */
+  ivfSearch(query: Float32Array, dim: number, centroidCodes: Uint8Array, centroidBias: Float32Array, nlist: number, nprobe: number, start: Int32Array, len: Int32Array,
+    codes: Uint8Array, codeBytes: number, slotBias: Float32Array, slotId: Int32Array, lo: Float32Array, step: Float32Array,
+    rows: Float32Array, biases: Float32Array, R: number, minScan: number, outIds: Int32Array, outScores: Float32Array): number;
   /** HNSW graphs (native/src/hnsw.h; src/index/graph.ts types them). */
   HnswGraph: new (dim: number) => unknown;
   /**
@@ -106,7 +115,7 @@ export interface NativeBuildInfo {
 
 const REQUIRED: (keyof NativeAddon)[] = [
   'sgemm', 'csrmm', 'mmcsr', 'dotRows', 'axpyRows', 'embeddingBag', 'embeddingBagBackward',
-  'sampledScores', 'sampledScoresBackward', 'adamRows', 'topk', 'bprPairs', 'firstOutOfRange', 'setThreads', 'getThreads', 'getThreadGrain', 'buildInfo', 'HnswGraph', 'mapFile', 'mapFileAsync',
+  'sampledScores', 'sampledScoresBackward', 'adamRows', 'topk', 'bprPairs', 'firstOutOfRange', 'setThreads', 'getThreads', 'getThreadGrain', 'buildInfo', 'HnswGraph', 'mapFile', 'mapFileAsync', 'ivfSearch',
 ];
 
 const ADDON_REL = join('native', 'build', 'Release', 'funnel_native.node');
