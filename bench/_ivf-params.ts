@@ -5,7 +5,8 @@
  * (every configuration once per round) with medians: this machine's speed drifts by tens of
  * percent within minutes. IVF indexes are built in memory (k-means: ~10-30 s each at 1M items).
  *
- *   node --import tsx bench/_ivf-params.ts --lists 4096 --probes 96,128,160 [--rounds 7] [--queries 500]
+ *   node --import tsx bench/_ivf-params.ts --lists 2048,4096 --probes 0.025,0.03,128 [--rounds 7] [--queries 500]
+ *   (a probe below 1 is a share of the lists)
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -47,11 +48,15 @@ const add = (name: string, idx: VectorIndex, set?: () => void) => {
   }
 };
 add('hnsw (artifact)', art.index);
-const lists = Number(values.lists ?? 4096);
-const t0 = performance.now();
-const ivf = IvfIndex.adopt(vectors, biases!, dim, art.led.knownItems(), { lists });
-console.log(`ivf lists ${lists}: built in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${(ivf.memoryBytes() / 2 ** 20).toFixed(0)} MB`);
-for (const p of (values.probes ?? '128').split(',').map(Number)) add(`ivf lists ${lists} probe ${p}`, ivf, () => { ivf.probe = p; });
+for (const lists of (values.lists ?? '4096').split(',').map(Number)) {
+  const t0 = performance.now();
+  const ivf = IvfIndex.adopt(vectors, biases!, dim, art.led.knownItems(), { lists });
+  console.log(`ivf lists ${lists}: built in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${(ivf.memoryBytes() / 2 ** 20).toFixed(0)} MB`);
+  for (const p of (values.probes ?? '128').split(',').map(Number)) {
+    const probe = p < 1 ? Math.ceil(lists * p) : p; // a fraction: that share of the lists
+    add(`ivf lists ${lists} probe ${probe}`, ivf, () => { ivf.probe = probe; });
+  }
+}
 for (let r = 0; r < rounds; r++) {
   for (const c of configs) {
     c.set?.();

@@ -153,28 +153,45 @@ static int64_t search(const float* q, int64_t d, const uint8_t* ccodes, const fl
   // The nprobe best lists, best first. A selection over all nlist scores mispredicts a branch
   // per comparison (~50 us at 4,096 lists): instead a threshold from a sample of the scores,
   // a branch-free pass keeping the lists at or above it, and the selection among those.
-  S.lists.resize(nlist);
+  S.lists.resize(nlist + 1);  // + 1: the branch-free passes write one slot past the kept
   int32_t* L = S.lists.data();
-  int64_t kept = 0;
+  // L[0, avail) holds the lists ranked or to rank; L[0, ranked) is in scan order.
+  int64_t avail = 0;
+  float thr = -INFINITY;
   if (nprobe < nlist && nlist >= 256) {
     S.sample.clear();
     for (int64_t c = 0; c < nlist; c += 8) S.sample.push_back(cs[c]);
     const int64_t r = std::min<int64_t>(static_cast<int64_t>(S.sample.size()) - 1, nprobe / 8 + 8);
     std::nth_element(S.sample.begin(), S.sample.begin() + r, S.sample.end(), std::greater<float>());
-    const float thr = S.sample[r];
+    thr = S.sample[r];
     for (int64_t c = 0; c < nlist; ++c) {
-      L[kept] = static_cast<int32_t>(c);
-      kept += cs[c] >= thr;
+      L[avail] = static_cast<int32_t>(c);
+      avail += cs[c] >= thr;
     }
   }
-  if (kept < nprobe) {  // the sample misjudged (or few lists): select among all
-    std::iota(S.lists.begin(), S.lists.end(), 0);
-    kept = nlist;
+  if (avail < nprobe) {  // the sample misjudged (or few lists): rank among all
+    std::iota(L, L + nlist, 0);
+    avail = nlist;
   }
-  // L[0, kept): every list scoring at least the threshold (all lists when kept == nlist).
-  if (nprobe < kept) std::nth_element(L, L + (nprobe - 1), L + kept, by_score);
+  if (nprobe < avail) std::nth_element(L, L + (nprobe - 1), L + avail, by_score);
   std::sort(L, L + nprobe, by_score);
-  bool rest_sorted = false;  // whether L[nprobe, kept) is sorted too
+  int64_t ranked = nprobe;
+  // The next lists in scan order when min_scan asks for more than nprobe: a chunk at a time,
+  // from the lists above the threshold, then from those below it (never a sort of them all).
+  auto rank_more = [&]() -> bool {
+    if (ranked == avail) {
+      if (avail == nlist) return false;
+      for (int64_t c = 0; c < nlist; ++c) {
+        L[avail] = static_cast<int32_t>(c);
+        avail += cs[c] < thr;
+      }
+    }
+    const int64_t chunk = std::min<int64_t>(avail - ranked, std::max<int64_t>(nprobe, 64));
+    if (ranked + chunk < avail) std::nth_element(L + ranked, L + ranked + chunk - 1, L + avail, by_score);
+    std::sort(L + ranked, L + ranked + chunk, by_score);
+    ranked += chunk;
+    return true;
+  };
   // 3. The lists' items, a block of 16 at a time.
   Shortlist& sl = S.shortlist;
   sl.reset(R);
@@ -196,32 +213,17 @@ static int64_t search(const float* q, int64_t d, const uint8_t* ccodes, const fl
     FUNNEL_IVF_PREFETCH(sbias + start[nl]);
   };
   for (int64_t p = 0; p < nlist; ++p) {
-    if (p == nprobe) {
-      // The probed lists held fewer than min_scan items (a small catalogue, or lists sparse
-      // around this query): go on down the ranking until they do, first through the lists
-      // above the threshold, then (rarely) through all.
-      if (scanned >= min_scan) break;
-      if (!rest_sorted && nprobe < kept) {
-        std::sort(L + nprobe, L + kept, by_score);
-        rest_sorted = true;
-        nprobe = kept;
-      } else if (kept < nlist) {
-        std::iota(S.lists.begin(), S.lists.end(), 0);
-        std::sort(S.lists.begin(), S.lists.end(), by_score);  // the first p are those scanned
-        kept = nprobe = nlist;
-        rest_sorted = true;
-      } else {
-        break;
-      }
-    }
+    // The probed lists held fewer than min_scan items (a small catalogue, or lists sparse
+    // around this query): go on down the ranking until they do.
+    if (p == ranked && (scanned >= min_scan || !rank_more())) break;
     const int32_t l = S.lists[p];
 #ifndef IVF_AHEAD
 #define IVF_AHEAD 2
 #endif
     if (p == 0) {  // the first lists now; then each list IVF_AHEAD lists before its scan
-      for (int64_t a = 1; a < IVF_AHEAD && a < nprobe; ++a) prefetch_list(S.lists[a]);
+      for (int64_t a = 1; a < IVF_AHEAD && a < ranked; ++a) prefetch_list(S.lists[a]);
     }
-    if (p + IVF_AHEAD < nprobe) prefetch_list(S.lists[p + IVF_AHEAD]);
+    if (p + IVF_AHEAD < ranked) prefetch_list(S.lists[p + IVF_AHEAD]);
     const int64_t s0 = start[l], n = len[l];
     scanned += n;
     for (int64_t i = 0; i < n; i += BLOCK) {

@@ -119,6 +119,22 @@ describe('IvfIndex', () => {
     });
   });
 
+  it('goes on down the ranking of lists past the probe while fewer than the minimum were scanned (as the plain search)', async () => {
+    // 512 lists of ~39 items, 8 probed: a k = 200 search must scan >= 16 R = 3,728 items, ~95
+    // lists, past the lists the native selection first keeps above its sampled threshold.
+    const cat = syntheticCatalog({ items: 20_000, dim: 16, seed: 8 });
+    const ivf = IvfIndex.build(cat.vectors, cat.biases, cat.dim, { lists: 512, probe: 8 });
+    await withDir('funnel-ivf-more-', async (dir) => {
+      await ivf.save(dir);
+      let same = 0;
+      const queries = syntheticQueries(cat, 10, 4);
+      for (const q of queries) {
+        if (Array.from(ivf.search(q, 200).ids).join() === plainSearch(dir, cat.vectors, cat.biases, q, 200).join()) same++;
+      }
+      assert.ok(same >= queries.length - 1, `${same} of ${queries.length} identical`);
+    });
+  });
+
   it('with every list probed and a large enough k it is the exact search', () => {
     const cat = syntheticCatalog({ items: 3000, dim: 16, seed: 11 });
     const ivf = IvfIndex.build(cat.vectors, cat.biases, 16, { lists: 20 });

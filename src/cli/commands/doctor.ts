@@ -15,7 +15,7 @@ export interface DoctorReport {
   funnel: string;
   kernels: KernelInfo & { selfTest: string };
   sqlite: { version: string | null; error?: string };
-  /** HNSW graphs (native addon): null when available, else why not. */
+  /** Approximate item indexes, IVF and HNSW (both native): null when available, else why not. */
   hnsw: string | null;
 }
 
@@ -91,7 +91,7 @@ export function formatReport(r: DoctorReport): string {
     `  threads    ${k.active === 'native' ? `${k.threads} (set FUNNEL_THREADS or --threads to change)` : '1 (the TypeScript kernels are single-threaded)'}`,
     `  self-test  ${k.selfTest}`,
     `  sqlite     ${r.sqlite.version ?? `unavailable: ${r.sqlite.error}`}`,
-    `  hnsw       ${r.hnsw === null ? 'available (native addon)' : `unavailable: item indexes fall back to the exact scan (${r.hnsw})`}`,
+    `  ann index  ${r.hnsw === null ? 'IVF and HNSW available (native addon)' : `unavailable: item indexes fall back to the exact scan (${r.hnsw})`}`,
   ];
   if (!k.nativeAvailable) lines.push('', "  To build the native kernels: node scripts/build-native.mjs (needs a C++ compiler, make and python3).");
   else if (k.active === 'ts') lines.push('', '  The native kernels are built but not in use (unset FUNNEL_KERNELS to use them).');
@@ -105,7 +105,7 @@ export const command: CliCommand = {
 
   Prints the Node version, which kernel implementation is active (native addon or the
   TypeScript twin) and why, how the addon was built, the thread count, a kernel self-test,
-  the SQLite version and whether HNSW item indexes are available (they need the addon). Exit status 1 when something is broken.
+  the SQLite version and whether the approximate item indexes (IVF, HNSW) are available (they need the addon). Exit status 1 when something is broken.
 
   --json      print JSON instead of text
 
