@@ -148,7 +148,7 @@ describe('kernels: selection and info', () => {
     assert.match(formatReport(r), new RegExp(`kernels +${r.kernels.active}: `));
     // HNSW graphs live in the addon: available exactly when it loaded.
     assert.equal(r.hnsw === null, r.kernels.nativeAvailable);
-    assert.match(formatReport(r), r.hnsw === null ? /hnsw +available/ : /hnsw +unavailable: item indexes fall back to the exact scan/);
+    assert.match(formatReport(r), r.hnsw === null ? /ann index +IVF and HNSW available/ : /ann index +unavailable: item indexes fall back to the exact scan/);
   });
 
   it('selectKernels switches and restores', { skip: skipNative }, () => {
