@@ -8,39 +8,22 @@
  *
  *   node --import tsx bench/_ann-params.ts --params 16:100:4,16:100:2,24:100:2 [--efs 200,160]
  */
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { serveModelsDir } from './serve.js';
-import { latestArtifact } from '../src/artifacts/registry.js';
-import { loadArtifact } from '../src/serving/artifact.js';
-import { SqliteStore } from '../src/store/sqlite.js';
-import { ExactIndex } from '../src/index/exact.js';
+import { annQueries, cpuMs } from './_ann-queries.js';
 import { HnswIndex } from '../src/index/hnsw.js';
 
 const { values } = parseArgs({ options: { params: { type: 'string' }, efs: { type: 'string' }, queries: { type: 'string' }, rounds: { type: 'string' } } });
-const root = join(import.meta.dirname, '.data', 'serve', 'i1000000-d64', 'u100000-h20');
-const cpu = () => { const c = process.cpuUsage(); return (c.user + c.system) / 1000; };
-const store = await SqliteStore.open(join(root, 'funnel.db'));
-// Only the artifact's LED model is used.
-const art = await loadArtifact(latestArtifact(serveModelsDir(root))!);
-const { vectors, biases, dim } = art.led.itemVectors();
-const exact = ExactIndex.adopt(vectors, biases!, dim);
 const nq = Number(values.queries ?? 500);
 const rounds = Number(values.rounds ?? 7);
-const mask = new Uint8Array(biases!.length).fill(1);
-const qs: { u: Float32Array; ex: Set<number> }[] = [];
-for (let i = 0; i < nq; i++) {
-  const h = await store.history(`u${(i * 7919) % 100000}`, { types: ['view', 'click', 'purchase', 'add_to_cart', 'like', 'rating'], limit: 50 });
-  qs.push({ u: art.led.encodeUser(h.itemIdx), ex: new Set(h.itemIdx) });
-}
-const truth = (k: number) => qs.map((q) => new Set(exact.search(q.u, k, { exclude: q.ex }).ids));
-const t100 = truth(100), t200 = truth(200);
+// Only the artifact's LED model is used (and, by _ivf-params, its index).
+const { art, vectors, biases, dim, queries: qs, truth100: t100, truth200: t200, mask } = await annQueries(nq);
+const cpu = cpuMs;
 const efs = (values.efs ?? '200').split(',').map(Number);
 const configs: { name: string; idx: HnswIndex; ef: number; k: number; ms: number[]; probes: number }[] = [];
 for (const p of (values.params ?? '16:100:2').split(',')) {
   const [m, efc, bands] = p.split(':').map(Number);
   const t0 = performance.now();
-  const idx = await HnswIndex.adoptAsync(vectors, biases!, dim, art.led.knownItems(), { m, efConstruction: efc, bands });
+  const idx = await HnswIndex.adoptAsync(vectors, biases, dim, art.led.knownItems(), { m, efConstruction: efc, bands });
   const buildS = (performance.now() - t0) / 1000;
   for (const ef of efs) {
     idx.efSearch = ef;
@@ -68,4 +51,3 @@ for (const c of configs) {
   const s = [...c.ms].sort((a, b) => a - b);
   console.log(`${c.name}: median ${s[Math.floor(s.length / 2)].toFixed(3)} ms CPU/search (rounds ${c.ms.map((x) => x.toFixed(3)).join(' ')}), ${c.probes.toFixed(2)} probes of lower bands per search`);
 }
-await store.close();

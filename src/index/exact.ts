@@ -9,7 +9,8 @@
  * (1 + highest id) × dim floats; ids need not be contiguous.
  */
 import { kernels } from '../math/kernels/index.js';
-import { readFloat32, readMeta, readUint8, writeArray, writeMeta } from './io.js';
+import { join } from 'node:path';
+import { readFloat32, readMeta, readUint8, writeArray, writeMeta, type IndexMeta } from './io.js';
 import { EMPTY_RESULT, TopK } from './select.js';
 import { ABSENT, ACTIVE, UNAVAILABLE, checkItems, defaultIds, checkQuery, type SearchFilter, type SearchResult, type VectorIndex } from './types.js';
 
@@ -218,4 +219,56 @@ export class ExactIndex implements VectorIndex {
     this.state = st;
     this.shared = false;
   }
+}
+
+/** Where a loaded approximate index takes its exact vectors from when they were saved outside it. */
+export interface ExternalVectors {
+  vectors: Float32Array;
+  biases: Float32Array;
+  /** present[i] = 0: item i is not in the index. */
+  present?: Uint8Array;
+}
+
+/**
+ * The exact part of an approximate index (HNSW, IVF) built over items given (copied): ids are
+ * `ids` or 0..n-1; errors name the index `kind`.
+ */
+export function exactPartOf(kind: string, vectors: Float32Array, biases: Float32Array, dim: number, ids?: ArrayLike<number>): ExactIndex {
+  const all = ids ?? defaultIds(kind, dim, vectors, biases);
+  checkItems(kind, dim, all, vectors, biases);
+  const exact = ExactIndex.empty(dim);
+  exact.upsert(all, vectors, biases);
+  return exact;
+}
+
+/**
+ * The exact part of a saved approximate index: its own files (`exact/`), or, when the index was
+ * saved over adopted arrays (`vectors: 'external'`), those arrays again from `source` with the
+ * item states saved beside (`state.u8`: items removed or hidden after the build).
+ */
+export async function loadExactPart(dir: string, meta: IndexMeta, source?: ExternalVectors): Promise<ExactIndex> {
+  const dim = Number(meta.dim);
+  let exact: ExactIndex;
+  if (meta.vectors === 'external') {
+    if (!source) throw new Error(`${dir}: this index was saved without its vectors; load it with the model's vectors and biases`);
+    if (source.biases.length !== Number(meta.sourceItems)) throw new Error(`${dir}: the index was built over ${String(meta.sourceItems)} items, the vectors given have ${source.biases.length}`);
+    exact = ExactIndex.adopt(source.vectors, source.biases, dim, source.present);
+    const state = readUint8(dir, 'state.u8', Number(meta.slots));
+    const gone: number[] = [];
+    const hidden: number[] = [];
+    for (let i = 0; i < state.length; i++) {
+      if (state[i] === ABSENT) gone.push(i);
+      else if (state[i] === UNAVAILABLE) hidden.push(i);
+    }
+    exact.remove(gone);
+    exact.setAvailable(hidden, false);
+  } else exact = await ExactIndex.load(join(dir, 'exact'));
+  if (exact.dim !== dim) throw new Error(`${dir}: index dimension ${dim}, vectors of dimension ${exact.dim}`);
+  return exact;
+}
+
+/** Saves the exact part as `loadExactPart` reads it (external: the item states only). */
+export async function saveExactPart(dir: string, exact: ExactIndex, external: boolean): Promise<void> {
+  if (!external) await exact.save(join(dir, 'exact'));
+  else writeArray(dir, 'state.u8', exact.states());
 }

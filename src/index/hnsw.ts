@@ -96,11 +96,11 @@ import { existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { newGraph, type HnswGraph } from './graph.js';
 import { hugePageCopies, populateMappings } from '../math/kernels/native.js';
-import { ExactIndex } from './exact.js';
+import { ExactIndex, exactPartOf, loadExactPart, saveExactPart, type ExternalVectors } from './exact.js';
 import { readMeta, readUint8, writeArray, writeMeta } from './io.js';
 import { augmentItemInto, itemNorm2 } from './mips.js';
 import { EMPTY_RESULT, TopK } from './select.js';
-import { ABSENT, UNAVAILABLE, checkItems, checkQuery, defaultIds, type SearchFilter, type SearchResult, type VectorIndex } from './types.js';
+import { checkItems, checkQuery, type SearchFilter, type SearchResult, type VectorIndex } from './types.js';
 
 const FORMAT = 2;
 const NO_BAND = 255;
@@ -130,13 +130,7 @@ export interface HnswOptions {
 
 export const HNSW_DEFAULTS = { m: 16, efConstruction: 100, efSearch: 200, bands: 2, seed: 100 };
 
-/** Where a loaded index takes its exact vectors from when they were saved outside it. */
-export interface ExternalVectors {
-  vectors: Float32Array;
-  biases: Float32Array;
-  /** present[i] = 0: item i is not in the index. */
-  present?: Uint8Array;
-}
+export type { ExternalVectors } from './exact.js';
 
 interface Band {
   graph: HnswGraph;
@@ -192,11 +186,7 @@ export class HnswIndex implements VectorIndex {
 
   /** Builds an index of `vectors` (n × dim) and `biases`, copied; ids are `ids` or 0..n-1. */
   static build(vectors: Float32Array, biases: Float32Array, dim: number, options: HnswOptions = {}, ids?: ArrayLike<number>): HnswIndex {
-    const all = ids ?? defaultIds('hnsw', dim, vectors, biases);
-    checkItems('hnsw', dim, all, vectors, biases);
-    const exact = ExactIndex.empty(dim);
-    exact.upsert(all, vectors, biases);
-    return HnswIndex.fromExact(exact, options, false);
+    return HnswIndex.fromExact(exactPartOf('hnsw', vectors, biases, dim, ids), options, false);
   }
 
   /**
@@ -215,11 +205,7 @@ export class HnswIndex implements VectorIndex {
    * thread, its rows in the same order: the same graphs as `build`, byte for byte).
    */
   static async buildAsync(vectors: Float32Array, biases: Float32Array, dim: number, options: HnswOptions = {}, ids?: ArrayLike<number>): Promise<HnswIndex> {
-    const all = ids ?? defaultIds('hnsw', dim, vectors, biases);
-    checkItems('hnsw', dim, all, vectors, biases);
-    const exact = ExactIndex.empty(dim);
-    exact.upsert(all, vectors, biases);
-    return HnswIndex.fromExactAsync(exact, options, false);
+    return HnswIndex.fromExactAsync(exactPartOf('hnsw', vectors, biases, dim, ids), options, false);
   }
 
   /** `adopt` with the bands' graphs built in parallel (as `buildAsync`). */
@@ -339,24 +325,8 @@ export class HnswIndex implements VectorIndex {
     const meta = readMeta(dir, 'hnsw');
     if (meta.format !== FORMAT) throw new Error(`${dir}: hnsw index format ${String(meta.format)}, this version reads ${FORMAT} (rebuild the index)`);
     const dim = Number(meta.dim);
-    let exact: ExactIndex;
     const external = meta.vectors === 'external';
-    if (external) {
-      if (!source) throw new Error(`${dir}: this index was saved without its vectors; load it with the model's vectors and biases`);
-      if (source.biases.length !== Number(meta.sourceItems)) throw new Error(`${dir}: the index was built over ${String(meta.sourceItems)} items, the vectors given have ${source.biases.length}`);
-      exact = ExactIndex.adopt(source.vectors, source.biases, dim, source.present);
-      // Items removed or hidden after the build, as saved.
-      const state = readUint8(dir, 'state.u8', Number(meta.slots));
-      const gone: number[] = [];
-      const hidden: number[] = [];
-      for (let i = 0; i < state.length; i++) {
-        if (state[i] === ABSENT) gone.push(i);
-        else if (state[i] === UNAVAILABLE) hidden.push(i);
-      }
-      exact.remove(gone);
-      exact.setAvailable(hidden, false);
-    } else exact = await ExactIndex.load(join(dir, 'exact'));
-    if (exact.dim !== dim) throw new Error(`${dir}: index dimension ${dim}, vectors of dimension ${exact.dim}`);
+    const exact = await loadExactPart(dir, meta, source);
     const specs = meta.bands as { lo: number; hi: number }[];
     const bandOf = new Uint8Array(Math.max(16, exact.slots)).fill(NO_BAND);
     const bands: Band[] = await Promise.all(specs.map(async (s, b) => {
@@ -524,8 +494,7 @@ export class HnswIndex implements VectorIndex {
       renameSync(`${path}.tmp`, path);
     });
     writeArray(dir, 'band.u8', this.bandOf.subarray(0, slots));
-    if (!external) await this.exact.save(join(dir, 'exact'));
-    else writeArray(dir, 'state.u8', this.exact.states());
+    await saveExactPart(dir, this.exact, external);
   }
 
   memoryBytes(): number {

@@ -31,11 +31,10 @@ import { join } from 'node:path';
 import { kernels } from '../math/kernels/index.js';
 import { hugePageCopies, nativeAddon, populateMappings } from '../math/kernels/native.js';
 import { Mulberry32 } from '../math/rng.js';
-import { ExactIndex } from './exact.js';
+import { ExactIndex, exactPartOf, loadExactPart, saveExactPart, type ExternalVectors } from './exact.js';
 import { readFloat32, readInt32, readMeta, readUint8, writeArray, writeMeta } from './io.js';
 import { EMPTY_RESULT } from './select.js';
-import { ABSENT, UNAVAILABLE, checkItems, checkQuery, defaultIds, type SearchFilter, type SearchResult, type VectorIndex } from './types.js';
-import type { ExternalVectors } from './hnsw.js';
+import { checkItems, checkQuery, type SearchFilter, type SearchResult, type VectorIndex } from './types.js';
 
 const FORMAT = 1;
 /** Items assigned per sgemm block while clustering. */
@@ -166,11 +165,7 @@ export class IvfIndex implements VectorIndex {
 
   /** Builds an index of `vectors` (n × dim) and `biases`, copied; ids are `ids` or 0..n-1. */
   static build(vectors: Float32Array, biases: Float32Array, dim: number, options: IvfOptions = {}, ids?: ArrayLike<number>): IvfIndex {
-    const all = ids ?? defaultIds('ivf', dim, vectors, biases);
-    checkItems('ivf', dim, all, vectors, biases);
-    const exact = ExactIndex.empty(dim);
-    exact.upsert(all, vectors, biases);
-    return IvfIndex.fromExact(exact, options, false);
+    return IvfIndex.fromExact(exactPartOf('ivf', vectors, biases, dim, ids), options, false);
   }
 
   /**
@@ -278,24 +273,8 @@ export class IvfIndex implements VectorIndex {
     if (meta.format !== FORMAT) throw new Error(`${dir}: ivf index format ${String(meta.format)}, this version reads ${FORMAT} (rebuild the index)`);
     const dim = Number(meta.dim);
     const lists = Number(meta.lists);
-    const slots = Number(meta.slots);
-    let exact: ExactIndex;
     const external = meta.vectors === 'external';
-    if (external) {
-      if (!source) throw new Error(`${dir}: this index was saved without its vectors; load it with the model's vectors and biases`);
-      if (source.biases.length !== Number(meta.sourceItems)) throw new Error(`${dir}: the index was built over ${String(meta.sourceItems)} items, the vectors given have ${source.biases.length}`);
-      exact = ExactIndex.adopt(source.vectors, source.biases, dim, source.present);
-      const state = readUint8(dir, 'state.u8', slots);
-      const gone: number[] = [];
-      const hidden: number[] = [];
-      for (let i = 0; i < state.length; i++) {
-        if (state[i] === ABSENT) gone.push(i);
-        else if (state[i] === UNAVAILABLE) hidden.push(i);
-      }
-      exact.remove(gone);
-      exact.setAvailable(hidden, false);
-    } else exact = await ExactIndex.load(join(dir, 'exact'));
-    if (exact.dim !== dim) throw new Error(`${dir}: index dimension ${dim}, vectors of dimension ${exact.dim}`);
+    const exact = await loadExactPart(dir, meta, source);
     const centroids = readFloat32(dir, 'centroids.f32', lists * (dim + 1));
     const quant = readFloat32(dir, 'quant.f32', 2 * dim);
     const probe = options.probe ?? Number(meta.probe);
@@ -447,8 +426,7 @@ export class IvfIndex implements VectorIndex {
     writeArray(dir, 'lists.i32', counts);
     writeArray(dir, 'ids.i32', ids);
     writeArray(dir, 'codes.u8', codes);
-    if (!external) await this.exact.save(join(dir, 'exact'));
-    else writeArray(dir, 'state.u8', this.exact.states());
+    await saveExactPart(dir, this.exact, external);
   }
 
   memoryBytes(): number {
