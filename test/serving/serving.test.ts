@@ -16,7 +16,8 @@ import { artifactHolders, recommendationRoutes } from '../../src/serving/routes.
 import { loadArtifact } from '../../src/serving/artifact.js';
 import { buildItemIndex } from '../../src/train/index-build.js';
 import { DEFAULT_TRAINING } from '../../src/train/config.js';
-import type { HnswIndex } from '../../src/index/hnsw.js';
+import { HnswIndex } from '../../src/index/hnsw.js';
+import type { IvfIndex } from '../../src/index/ivf.js';
 import { SmallRng } from '../../src/models/retrieval/types.js';
 import type { Event, Item } from '../../src/data/model.js';
 import { startServedApp, type ServedApp } from './fixture.js';
@@ -219,44 +220,48 @@ describe('serving: recommendations through the real app', () => {
   });
 });
 
-describe('serving: HNSW item index', () => {
-  it('returns the same top items as the exact index (same model, small catalogue)', async () => {
-    // The artifact as trained (exact index: 60 items), copied with an HNSW index over the same LED.
-    const serving = (await recs('/users/u0/recommendations?k=1')).modelVersion;
-    const src = join(dir, 'models', serving);
-    const copy = join(dir, 'models-hnsw', 'v20260101-000000-000-abcdef');
-    cpSync(src, copy, { recursive: true });
-    const exactArt = await loadArtifact(copy);
-    assert.equal(exactArt.index.kind, 'exact');
-    rmSync(join(copy, 'index'), { recursive: true });
-    const built = await buildItemIndex(exactArt.led, join(copy, 'index'), { ...DEFAULT_TRAINING.index, kind: 'hnsw' });
-    assert.equal(built.kind, 'hnsw');
-    const mf = JSON.parse(readFileSync(join(copy, 'manifest.json'), 'utf8')) as { components: Record<string, { kind: string }>; version: string };
-    mf.components.index.kind = 'index:hnsw';
-    writeFileSync(join(copy, 'manifest.json'), JSON.stringify(mf));
-    assert.equal((JSON.parse(readFileSync(join(copy, 'index', 'index.json'), 'utf8')) as { kind: string }).kind, 'hnsw');
+describe('serving: approximate item indexes', () => {
+  // The artifact as trained (exact index: 60 items), copied with an HNSW or IVF index over the
+  // same LED: the same top items, answered by the approximate index itself.
+  const answered = (idx: HnswIndex | IvfIndex) => (idx instanceof HnswIndex ? idx.stats.overfetch : idx.stats.lists);
+  for (const kind of ['hnsw', 'ivf'] as const) {
+    it(`${kind}: returns the same top items as the exact index (same model, small catalogue)`, async () => {
+      const serving = (await recs('/users/u0/recommendations?k=1')).modelVersion;
+      const src = join(dir, 'models', serving);
+      const copy = join(dir, `models-${kind}`, 'v20260101-000000-000-abcdef');
+      cpSync(src, copy, { recursive: true });
+      const exactArt = await loadArtifact(copy);
+      assert.equal(exactArt.index.kind, 'exact');
+      rmSync(join(copy, 'index'), { recursive: true });
+      const built = await buildItemIndex(exactArt.led, join(copy, 'index'), { ...DEFAULT_TRAINING.index, kind });
+      assert.equal(built.kind, kind);
+      const mf = JSON.parse(readFileSync(join(copy, 'manifest.json'), 'utf8')) as { components: Record<string, { kind: string }>; version: string };
+      mf.components.index.kind = `index:${kind}`;
+      writeFileSync(join(copy, 'manifest.json'), JSON.stringify(mf));
+      assert.equal((JSON.parse(readFileSync(join(copy, 'index', 'index.json'), 'utf8')) as { kind: string }).kind, kind);
 
-    const config2 = parseConfig({ apps: { shop: { db: 'app.db', models: 'models-hnsw', keys: [{ key: KEY, scopes: ['read'] }] } } }, { baseDir: dir, source: 'test' });
-    const models2 = await artifactHolders(config2.apps.shop);
-    const app2 = await buildApp({ config: config2, tenants: [{ name: 'shop', store, models: models2, config: config2.apps.shop }], plugins: [recommendationRoutes], processMetrics: false });
-    try {
-      await app2.ready();
-      const hnsw = (models2.current() as { index: HnswIndex }).index;
-      assert.equal(hnsw.kind, 'hnsw');
-      const before = hnsw.stats.overfetch;
-      for (let u = 0; u < 30; u++) {
-        const url = `/users/u${u}/recommendations?scene=ledonly&k=5`;
-        const a = await recs(url);
-        const res = await app2.inject({ method: 'GET', url, headers: auth });
-        assert.equal(res.statusCode, 200, res.body);
-        const b = res.json() as Rec;
-        assert.equal(b.modelVersion, mf.version);
-        assert.deepEqual(b.items.map((x) => x.id), a.items.map((x) => x.id), `user u${u}`);
+      const config2 = parseConfig({ apps: { shop: { db: 'app.db', models: `models-${kind}`, keys: [{ key: KEY, scopes: ['read'] }] } } }, { baseDir: dir, source: 'test' });
+      const models2 = await artifactHolders(config2.apps.shop);
+      const app2 = await buildApp({ config: config2, tenants: [{ name: 'shop', store, models: models2, config: config2.apps.shop }], plugins: [recommendationRoutes], processMetrics: false });
+      try {
+        await app2.ready();
+        const idx = (models2.current() as { index: HnswIndex | IvfIndex }).index;
+        assert.equal(idx.kind, kind);
+        const before = answered(idx);
+        for (let u = 0; u < 30; u++) {
+          const url = `/users/u${u}/recommendations?scene=ledonly&k=5`;
+          const a = await recs(url);
+          const res = await app2.inject({ method: 'GET', url, headers: auth });
+          assert.equal(res.statusCode, 200, res.body);
+          const b = res.json() as Rec;
+          assert.equal(b.modelVersion, mf.version);
+          assert.deepEqual(b.items.map((x) => x.id), a.items.map((x) => x.id), `user u${u}`);
+        }
+        assert.ok(answered(idx) > before, `the ${kind} index answered (not only the exact fallback)`);
+      } finally {
+        await app2.close();
+        await models2.close?.();
       }
-      assert.ok(hnsw.stats.overfetch > before, 'the graph answered (not only the exact fallback)');
-    } finally {
-      await app2.close();
-      await models2.close?.();
-    }
-  });
+    });
+  }
 });
