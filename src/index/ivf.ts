@@ -11,8 +11,9 @@
  * catalogue (1M items, d = 64; bench/_ivf-params.ts, the README) it reaches the graph's recall in
  * a fraction of its time and memory (codes: 64 bytes per item, against the graph's ~400).
  *
- * The search. The centroids c_l of the rows [v, b] are ranked by ⟨[u, 1], c_l⟩ and the best
- * `probe` lists scanned. An item's estimate is Σ_j u_j (lo_j + code_j · step_j) + b, computed
+ * The search. The centroids c_l of the rows [v, b] are ranked by ⟨[u, 1], c_l⟩, estimated from
+ * their codes as an item's, and the best `probe` lists scanned (more while fewer than
+ * IVF_DEFAULTS' minimum of items were seen). An item's estimate is Σ_j u_j (lo_j + code_j · step_j) + b, computed
  * as an integer dot product of its codes with the query's weights u_j · step_j rounded to int8
  * (exact bias, per-coordinate ranges lo/step from the build). The R best estimates (R = k plus
  * the excluded items plus a margin) are scored exactly from the float rows, and filters
