@@ -175,8 +175,8 @@ async function prepareCatalog(o: Options, cat: SyntheticCatalog): Promise<{ led:
     log(`building the item index (${indexKindFor(o.index, o.items)}) over ${o.items} items, cached in ${indexDir}`);
     const tmp = `${indexDir}.tmp`;
     rmSync(tmp, { recursive: true, force: true });
-    const bar = createProgress({ label: 'index build', total: o.items, unit: ' items' });
-    const built = await buildItemIndex(led, tmp, o.index, (done) => bar.update(done));
+    const bar = createProgress({ label: 'index build', total: o.items, unit: ' rows' });
+    const built = await buildItemIndex(led, tmp, o.index, (done, total) => bar.update(done, total));
     bar.done();
     writeFileSync(join(tmp, 'build.json'), JSON.stringify({ seconds: built.seconds, kind: built.kind, items: built.size }));
     renameSync(tmp, indexDir);

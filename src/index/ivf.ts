@@ -52,7 +52,10 @@ export interface IvfOptions {
   iterations?: number;
   /** Seed of the sample and the initial centroids (default 100). */
   seed?: number;
-  /** Called while assigning items to lists. */
+  /**
+   * Called while building: rows processed so far and in all (the k-means passes over the
+   * sample, then the assignment of every item).
+   */
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -220,6 +223,7 @@ export class IvfIndex implements VectorIndex {
       order[i] = order[j];
       order[j] = t;
     }
+    const work = o.iterations * S + n;
     const X = new Float32Array(S * dA);
     for (let s = 0; s < S; s++) IvfIndex.rowInto(exact, order[s], X, s * dA);
     const centroids = new Float32Array(lists * dA);
@@ -231,6 +235,7 @@ export class IvfIndex implements VectorIndex {
       const counts = new Int32Array(lists);
       for (let it = 0; it < o.iterations; it++) {
         nearest(centroids, lists, dA, X, S, asg);
+        options.onProgress?.((it + 1) * S, work);
         sums.fill(0);
         counts.fill(0);
         for (let s = 0; s < S; s++) {
@@ -256,7 +261,7 @@ export class IvfIndex implements VectorIndex {
       const m = Math.min(per, n - from);
       for (let p = 0; p < m; p++) IvfIndex.rowInto(exact, ids[from + p], rows, p * dA);
       nearest(centroids, lists, dA, rows, m, listOfIds.subarray(from, from + m));
-      options.onProgress?.(from + m, n);
+      options.onProgress?.(o.iterations * S + from + m, work);
     }
     const counts = new Int32Array(lists);
     for (let p = 0; p < n; p++) counts[listOfIds[p]]++;

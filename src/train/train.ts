@@ -123,7 +123,9 @@ export async function train(store: Store, opts: TrainOptions): Promise<TrainResu
       components.itemknn = { kind: 'retrieval:itemknn', path: 'itemknn' };
       await pop.save(join(dir, 'popularity'));
       components.popularity = { kind: 'retrieval:popularity', path: 'popularity' };
-      const idx = await buildItemIndex(led, join(dir, 'index'), cfg.index);
+      const bar = createProgress({ label: 'item index', unit: ' rows' });
+      const idx = await buildItemIndex(led, join(dir, 'index'), cfg.index, (done, total) => bar.update(done, total));
+      bar.done();
       log(`item index: ${idx.kind} over ${idx.size} items (${idx.seconds.toFixed(1)} s)`);
       components.index = { kind: `index:${idx.kind}`, path: 'index', items: idx.size };
       if (ranker?.model) {

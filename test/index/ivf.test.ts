@@ -216,6 +216,16 @@ describe('IvfIndex', () => {
     assert.equal(ivf.stats.exact, 1);
   });
 
+  it('reports its build progress up to its total (the k-means passes, then every item)', () => {
+    const cat = syntheticCatalog({ items: 3000, dim: 8, seed: 2 });
+    const seen: [number, number][] = [];
+    IvfIndex.build(cat.vectors, cat.biases, 8, { lists: 20, iterations: 3, onProgress: (d, t) => seen.push([d, t]) });
+    const total = 3 * Math.min(3000, 20 * 40) + 3000;
+    assert.ok(seen.length >= 4 && seen.every(([, t]) => t === total), JSON.stringify(seen));
+    assert.deepEqual(seen.at(-1), [total, total]);
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i][0] > seen[i - 1][0], 'increasing');
+  });
+
   it('rejects bad options and queries', () => {
     const v = new Float32Array(40).map((_, i) => Math.cos(i));
     const b = new Float32Array(20);
