@@ -624,34 +624,27 @@ function roundUp16(n: number): number {
 
 /**
  * The nearest of `lists` centroids (rows of dA) for each of n rows of X (L2 in [v, b] space:
- * argmin ‖c‖² − 2⟨x, c⟩), through sgemm in blocks; ties to the lower list.
+ * the largest 2⟨x, c⟩ − ‖c‖²), through sgemm and the native top-1 in blocks; ties to the
+ * lower list.
  */
 function nearest(centroids: Float32Array, lists: number, dA: number, X: Float32Array, n: number, out: Int32Array, norm2?: Float32Array): void {
-  let cn = norm2;
-  if (!cn) {
-    cn = new Float32Array(lists);
-    for (let c = 0; c < lists; c++) {
-      let s = 0;
-      for (let j = 0; j < dA; j++) s += centroids[c * dA + j] * centroids[c * dA + j];
-      cn[c] = s;
-    }
+  const negNorm = new Float32Array(lists);
+  for (let c = 0; c < lists; c++) {
+    let s = norm2 ? norm2[c] : 0;
+    if (!norm2) for (let j = 0; j < dA; j++) s += centroids[c * dA + j] * centroids[c * dA + j];
+    negNorm[c] = -s;
   }
-  const G = new Float32Array(Math.min(n, BLOCK) * lists);
+  const rows = Math.min(n, BLOCK);
+  const G = new Float32Array(rows * lists);
+  const best = new Int32Array(rows);
+  const bestScore = new Float32Array(rows);
   for (let from = 0; from < n; from += BLOCK) {
     const m = Math.min(BLOCK, n - from);
-    kernels.sgemm(false, true, m, lists, dA, 1, X.subarray(from * dA, (from + m) * dA), centroids, 0, G.subarray(0, m * lists));
-    for (let r = 0; r < m; r++) {
-      const o = r * lists;
-      let best = Infinity;
-      let bi = 0;
-      for (let c = 0; c < lists; c++) {
-        const v = cn[c] - 2 * G[o + c];
-        if (v < best) {
-          best = v;
-          bi = c;
-        }
-      }
-      out[from + r] = bi;
-    }
+    for (let r = 0; r < m; r++) G.set(negNorm, r * lists);
+    const g = G.subarray(0, m * lists);
+    kernels.sgemm(false, true, m, lists, dA, 2, X.subarray(from * dA, (from + m) * dA), centroids, 1, g);
+    kernels.topk(m, lists, g, 1, null, null, best.subarray(0, m), bestScore.subarray(0, m));
+    // A row whose scores are all NaN (no finite centroid) goes to list 0.
+    for (let r = 0; r < m; r++) out[from + r] = best[r] < 0 ? 0 : best[r];
   }
 }
