@@ -6,7 +6,7 @@
  * it (funnels per scene, catalog, impression log) is cached per artifact, so a model swap is one
  * pointer change and a request keeps the service it started with.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { ApiError, errorResponses } from '../server/errors.js';
 import type { AppConfig } from '../server/config.js';
 import type { ModelHolder, ModelHolderFactory } from '../server/types.js';
@@ -191,6 +191,16 @@ export const recommendationRoutes: FastifyPluginAsync<RecommendationRoutesOption
     return svc;
   }
 
+  /**
+   * A recommendation response as JSON text: the service builds exactly the schema's fields, and
+   * JSON.stringify writes one flat string where the schema's serializer concatenated many (the
+   * serve bench's heap profile: 15% of the bytes a request allocated).
+   */
+  function json(reply: FastifyReply, body: RecommendResponse): string {
+    void reply.type('application/json; charset=utf-8');
+    return JSON.stringify(body);
+  }
+
   async function run(svc: RecommendationService, appName: string, req: RecommendRequest): Promise<RecommendResponse> {
     try {
       const r = await svc.recommend(req);
@@ -218,9 +228,9 @@ export const recommendationRoutes: FastifyPluginAsync<RecommendationRoutesOption
         response: { 200: recommendResponse, ...errorResponses(400, 401, 403, 413, 415, 429, 503) },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const svc = await serviceFor(req.tenant.store, req.tenant.models, req.tenant.name, req.tenant.config.impressions);
-      return run(svc, req.tenant.name, req.body);
+      return json(reply, await run(svc, req.tenant.name, req.body));
     },
   );
 
@@ -236,14 +246,14 @@ export const recommendationRoutes: FastifyPluginAsync<RecommendationRoutesOption
         response: { 200: recommendResponse, ...errorResponses(400, 401, 403, 429, 503) },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const q = req.query;
       const svc = await serviceFor(req.tenant.store, req.tenant.models, req.tenant.name, req.tenant.config.impressions);
       const body: RecommendRequest = {
         userId: req.params.id, k: q.k, scene: q.scene, exclude: q.exclude, excludeSeen: q.excludeSeen, session: q.session, page: q.page, debug: q.debug,
         filters: { categories: q.category, minPrice: q.minPrice, maxPrice: q.maxPrice, availableOnly: q.availableOnly },
       };
-      return run(svc, req.tenant.name, body);
+      return json(reply, await run(svc, req.tenant.name, body));
     },
   );
 

@@ -76,7 +76,13 @@ type Rec = { requestId: string; modelVersion: string; scene: string; items: { id
 async function recs(path: string, body?: unknown): Promise<Rec> {
   const res = await app.inject(body === undefined ? { method: 'GET', url: path, headers: auth } : { method: 'POST', url: path, headers: auth, payload: body as object });
   assert.equal(res.statusCode, 200, res.body);
-  return res.json() as Rec;
+  // Written as JSON text by the route (not the schema's serializer): the header, and only the
+  // fields of the documented response.
+  assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
+  const r = res.json() as Rec & Record<string, unknown>;
+  for (const key of Object.keys(r)) assert.ok(['requestId', 'scene', 'modelVersion', 'items', 'debug'].includes(key), `response field ${key}`);
+  for (const it of r.items) for (const key of Object.keys(it)) assert.ok(['id', 'score', 'sources', 'debug'].includes(key), `item field ${key}`);
+  return r;
 }
 
 describe('serving: recommendations through the real app', () => {
