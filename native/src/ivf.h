@@ -45,32 +45,6 @@ struct Est {
 /** Codes per block: 16 items (or centroids) side by side, 4 coordinates (bytes) each per 64-byte row. */
 constexpr int64_t BLOCK = 16;
 
-/**
- * The 16 dot products Σ_j code_j · q8_j of one block (cb / 4 rows of 64 bytes: row g holds
- * bytes 4g..4g+3 of each of the 16 items), exact in int32.
- */
-static inline void block_dots(const uint8_t* blk, const int8_t* q8, int64_t cb, int32_t* out) {
-#ifdef FUNNEL_IVF_VNNI
-  __m512i acc = _mm512_setzero_si512();
-  int32_t qw;
-  for (int64_t g = 0; g < cb / 4; ++g) {
-    std::memcpy(&qw, q8 + 4 * g, 4);
-    acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(blk + g * 64), _mm512_set1_epi32(qw));
-  }
-  _mm512_storeu_si512(out, acc);
-#else
-  for (int64_t l = 0; l < BLOCK; ++l) out[l] = 0;
-  for (int64_t g = 0; g < cb / 4; ++g) {
-    const uint8_t* row = blk + g * 64;
-    for (int64_t l = 0; l < BLOCK; ++l) {
-      int32_t s = 0;
-      for (int64_t b = 0; b < 4; ++b) s += int32_t(row[4 * l + b]) * int32_t(q8[4 * g + b]);
-      out[l] += s;
-    }
-  }
-#endif
-}
-
 /** Keeps the R best of what it is offered (estimates above the running threshold). */
 struct Shortlist {
   std::vector<Est> buf;
@@ -117,6 +91,36 @@ static inline Scratch& scratch() {
   return s;
 }
 
+#ifdef FUNNEL_IVF_VNNI
+/** A block's 16 dot products in one register; qw: the query's 4-byte groups, broadcast. */
+static inline __m512i block_acc(const uint8_t* blk, const __m512i* qw, int64_t cb) {
+  __m512i acc = _mm512_setzero_si512();
+  for (int64_t g = 0; g < cb / 4; ++g) acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(blk + g * 64), qw[g]);
+  return acc;
+}
+#endif
+
+/**
+ * The 16 dot products Σ_j code_j · q8_j of one block (cb / 4 rows of 64 bytes: row g holds
+ * bytes 4g..4g+3 of each of the 16 items), exact in int32; S holds the query's q8 (and qw).
+ */
+static inline void block_dots(const uint8_t* blk, const Scratch& S, int64_t cb, int32_t* out) {
+#ifdef FUNNEL_IVF_VNNI
+  _mm512_storeu_si512(out, block_acc(blk, S.qw.data(), cb));
+#else
+  const int8_t* q8 = S.q8.data();
+  for (int64_t l = 0; l < BLOCK; ++l) out[l] = 0;
+  for (int64_t g = 0; g < cb / 4; ++g) {
+    const uint8_t* row = blk + g * 64;
+    for (int64_t l = 0; l < BLOCK; ++l) {
+      int32_t s = 0;
+      for (int64_t b = 0; b < 4; ++b) s += int32_t(row[4 * l + b]) * int32_t(q8[4 * g + b]);
+      out[l] += s;
+    }
+  }
+#endif
+}
+
 /**
  * The search. Returns how many candidates were written (min(R, items in the probed lists)),
  * best exact score first, ties by the lower id. Items are not filtered here: the caller skips
@@ -139,13 +143,20 @@ static int64_t search(const float* q, int64_t d, const uint8_t* ccodes, const fl
   const float scale = wmax > 0 ? wmax / 127.f : 1.f;
   for (int64_t j = 0; j < d; ++j) S.q8[j] = static_cast<int8_t>(std::lrint(q[j] * step[j] / scale));
   const float c0 = static_cast<float>(cst);
-  const int8_t* q8 = S.q8.data();
+#ifdef FUNNEL_IVF_VNNI
+  S.qw.resize(cb / 4);  // the query's 4-byte groups, broadcast
+  for (int64_t g = 0; g < cb / 4; ++g) {
+    int32_t w;
+    std::memcpy(&w, S.q8.data() + 4 * g, 4);
+    S.qw[g] = _mm512_set1_epi32(w);
+  }
+#endif
   alignas(64) int32_t dots[BLOCK];
   // 2. Centroid estimates from their codes (the same estimate as an item's).
   S.cs.resize(nlist);
   float* cs = S.cs.data();
   for (int64_t b0 = 0; b0 < nlist; b0 += BLOCK) {
-    block_dots(ccodes + b0 * cb, q8, cb, dots);
+    block_dots(ccodes + b0 * cb, S, cb, dots);
     for (int64_t l = 0; l < BLOCK && b0 + l < nlist; ++l) cs[b0 + l] = std::fma(float(dots[l]), scale, c0 + cbias[b0 + l]);
   }
   nprobe = std::min(nprobe, nlist);
@@ -197,15 +208,6 @@ static int64_t search(const float* q, int64_t d, const uint8_t* ccodes, const fl
   sl.reset(R);
   int64_t scanned = 0;
   const int64_t block_bytes = BLOCK * cb;
-#ifdef FUNNEL_IVF_VNNI
-  S.qw.resize(cb / 4);  // the query's 4-byte groups, broadcast
-  __m512i* qw = S.qw.data();
-  for (int64_t g = 0; g < cb / 4; ++g) {
-    int32_t w;
-    std::memcpy(&w, q8 + 4 * g, 4);
-    qw[g] = _mm512_set1_epi32(w);
-  }
-#endif
   auto prefetch_list = [&](int32_t nl) {
     const uint8_t* nx = codes + int64_t(start[nl]) * cb;
     const int64_t bytes = std::min<int64_t>(8 * block_bytes, ((int64_t(len[nl]) + BLOCK - 1) / BLOCK) * block_bytes);
@@ -234,9 +236,7 @@ static int64_t search(const float* q, int64_t d, const uint8_t* ccodes, const fl
 #ifdef FUNNEL_IVF_VNNI
       // The block's 16 estimates in one register; only those above the shortlist's threshold
       // are offered (a few per list once it has filled).
-      __m512i acc = _mm512_setzero_si512();
-      for (int64_t g = 0; g < cb / 4; ++g) acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(blk + g * 64), qw[g]);
-      const __m512 e = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(scale), _mm512_add_ps(_mm512_set1_ps(c0), _mm512_loadu_ps(sb)));
+      const __m512 e = _mm512_fmadd_ps(_mm512_cvtepi32_ps(block_acc(blk, S.qw.data(), cb)), _mm512_set1_ps(scale), _mm512_add_ps(_mm512_set1_ps(c0), _mm512_loadu_ps(sb)));
       uint32_t hit = _mm512_cmp_ps_mask(e, _mm512_set1_ps(sl.thr), _CMP_GT_OQ) & ((m == BLOCK) ? 0xffffu : ((1u << m) - 1));
       if (hit) {
         alignas(64) float es[BLOCK];
@@ -248,7 +248,7 @@ static int64_t search(const float* q, int64_t d, const uint8_t* ccodes, const fl
         }
       }
 #else
-      block_dots(blk, q8, cb, dots);
+      block_dots(blk, S, cb, dots);
       for (int64_t k = 0; k < m; ++k) sl.offer(std::fma(float(dots[k]), scale, c0 + sb[k]), static_cast<int32_t>(s0 + i + k));
 #endif
     }
