@@ -241,7 +241,7 @@ Napi::Value IvfSearch(const Napi::CallbackInfo& info) {
   int32_t* out_ids = a.i32(18);
   float* out_s = a.f32(19);
   int64_t n = 0;
-  if (a.ok) n = funnel::ivf::search(q, d, ccodes, cbias, nlist, nprobe, start, len, codes, cb, sbias, sid, lo, step, rows, biases, R, min_scan, out_ids, out_s);
+  if (a.ok) n = funnel::ivf::search(funnel::ivf::scratch(), q, d, ccodes, cbias, nlist, nprobe, start, len, codes, cb, sbias, sid, lo, step, rows, biases, R, min_scan, out_ids, out_s);
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
