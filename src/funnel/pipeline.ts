@@ -157,17 +157,20 @@ export function topByScore(scores: Float32Array, candidates: readonly Candidate[
   return topPositions(scores, items, scores.length, k);
 }
 
+/** Candidate a ranks before candidate b (a module function, not a closure per call). */
+function before(scores: Float32Array, items: Int32Array, a: number, b: number): boolean {
+  return scores[a] > scores[b] || (scores[a] === scores[b] && items[a] < items[b]);
+}
+
 /** `topByScore` over the first `n` entries of parallel score and item columns. */
 function topPositions(scores: Float32Array, items: Int32Array, n: number, k: number): number[] {
   const m = Math.min(k, n);
   if (m <= 0) return [];
   const top: number[] = [];
-  // before(a, b): candidate a ranks before candidate b
-  const before = (a: number, b: number) => scores[a] > scores[b] || (scores[a] === scores[b] && items[a] < items[b]);
   for (let i = 0; i < n; i++) {
-    if (top.length === m && !before(i, top[m - 1])) continue;
+    if (top.length === m && !before(scores, items, i, top[m - 1])) continue;
     let p = top.length === m ? m - 1 : top.length;
-    while (p > 0 && before(i, top[p - 1])) {
+    while (p > 0 && before(scores, items, i, top[p - 1])) {
       top[p] = top[p - 1];
       p--;
     }
@@ -233,7 +236,7 @@ export function fusedTopK(
         c = n++;
         item[c] = it;
         sum[c] = 0;
-        ranks.fill(-1, c * G, c * G + G);
+        for (let g2 = c * G; g2 < c * G + G; g2++) ranks[g2] = -1; // not fill(): a builtin call per candidate
         at[~h] = n;
       } else if (at[h] > 0) {
         c = at[h] - 1;

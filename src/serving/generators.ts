@@ -77,21 +77,24 @@ export class ItemKnnGenerator implements CandidateGenerator {
     const touched = this.touched;
     const slots = this.slots;
     let m = 0;
+    // The CSR arrays read directly: neighboursOf's two subarrays per history item were most of
+    // this generator's garbage.
+    const { indptr, neighbours, sims } = knn.csr();
     for (let p = 0; p < n; p++) {
       const item = h[p];
       if (item < 0 || item >= knn.numItems) continue;
       const w = 1 / (1 + p);
-      const nb = knn.neighboursOf(item); // views, best first
-      const len = Math.min(k, nb.items.length);
-      for (let q = 0; q < len; q++) {
-        const j = nb.items[q];
+      const a = indptr[item]; // neighbours best first
+      const b = Math.min(a + k, indptr[item + 1]);
+      for (let q = a; q < b; q++) {
+        const j = neighbours[q];
         if (!passesFilters(ctx, j)) continue;
         const s = table.slot(j);
         if (s < 0) {
-          vals[~s] = w * nb.scores[q];
+          vals[~s] = w * sims[q];
           touched[m] = j;
           slots[m++] = ~s;
-        } else vals[s] += w * nb.scores[q];
+        } else vals[s] += w * sims[q];
       }
     }
     const sums = this.sums.subarray(0, m);

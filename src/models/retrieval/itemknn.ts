@@ -177,6 +177,16 @@ export class ItemKnnModel implements RetrievalModel<ItemKnnOptions> {
   }
 
   /** Neighbours of `item`, best first (a view). */
+  /**
+   * The neighbour lists as CSR arrays (item i's neighbours, best first, are
+   * neighbours[indptr[i]..indptr[i + 1]) with their similarities in sims), for per-request
+   * loops that would otherwise create two subarrays per item read. Read-only.
+   */
+  csr(): { indptr: Int32Array; neighbours: Int32Array; sims: Float32Array } {
+    assertFitted(this.numItems, this.kind);
+    return { indptr: this.indptr, neighbours: this.neighbours, sims: this.sims };
+  }
+
   neighboursOf(item: number): Recommendations {
     assertFitted(this.numItems, this.kind);
     assertItem(item, this.numItems, this.kind);

@@ -427,6 +427,26 @@ export interface RetrievalModel<Options = Record<string, unknown>> {
 /** topK's heap for k up to 4,096, reused across calls (topK runs to its end without yielding). */
 const topKScratch = { s: new Float64Array(4096), i: new Int32Array(4096) };
 
+/** Heap order of topK: entry a is worse than entry b (lower score, or equal and a larger index). */
+function worse(sa: number, ia: number, sb: number, ib: number): boolean {
+  return sa < sb || (sa === sb && ia > ib);
+}
+
+/** Restores the min-heap below `pos` (module-level, not a closure per call: topK is on the request path). */
+function siftDown(hs: Float64Array, hi: Int32Array, size: number, pos: number): void {
+  for (;;) {
+    const l = 2 * pos + 1;
+    if (l >= size) return;
+    let m = l;
+    const r = l + 1;
+    if (r < size && worse(hs[r], hi[r], hs[l], hi[l])) m = r;
+    if (!worse(hs[m], hi[m], hs[pos], hi[pos])) return;
+    const ts = hs[m]; hs[m] = hs[pos]; hs[pos] = ts;
+    const ti = hi[m]; hi[m] = hi[pos]; hi[pos] = ti;
+    pos = m;
+  }
+}
+
 /**
  * The k best entries of `scores` whose `blocked[i]` is 0 (when given) and whose score is not
  * -Infinity / NaN, best first; ties broken by the smaller index. O(n log k).
@@ -441,20 +461,6 @@ export function topK(scores: ArrayLike<number>, k: number, blocked?: Uint8Array)
   const hs = small ? topKScratch.s : new Float64Array(k);
   const hi = small ? topKScratch.i : new Int32Array(k);
   let size = 0;
-  const worse = (sa: number, ia: number, sb: number, ib: number) => sa < sb || (sa === sb && ia > ib);
-  const siftDown = (pos: number) => {
-    for (;;) {
-      const l = 2 * pos + 1;
-      if (l >= size) return;
-      let m = l;
-      const r = l + 1;
-      if (r < size && worse(hs[r], hi[r], hs[l], hi[l])) m = r;
-      if (!worse(hs[m], hi[m], hs[pos], hi[pos])) return;
-      const ts = hs[m]; hs[m] = hs[pos]; hs[pos] = ts;
-      const ti = hi[m]; hi[m] = hi[pos]; hi[pos] = ti;
-      pos = m;
-    }
-  };
   if (k > 0) {
     for (let i = 0; i < n; i++) {
       if (blocked && blocked[i]) continue;
@@ -474,7 +480,7 @@ export function topK(scores: ArrayLike<number>, k: number, blocked?: Uint8Array)
       } else if (worse(hs[0], hi[0], s, i)) {
         hs[0] = s;
         hi[0] = i;
-        siftDown(0);
+        siftDown(hs, hi, size, 0);
       }
     }
   }
@@ -486,7 +492,7 @@ export function topK(scores: ArrayLike<number>, k: number, blocked?: Uint8Array)
     size--;
     hs[0] = hs[size];
     hi[0] = hi[size];
-    siftDown(0);
+    siftDown(hs, hi, size, 0);
   }
   return { items, scores: out };
 }
