@@ -323,9 +323,12 @@ export class RecommendationService {
       if (this.dislikeCode >= 0) reads.push({ types: ['dislike'], limit: 1000 });
       // The history and the dislikes from one snapshot, where the store can.
       const userId = req.userId;
-      const [h, dis] = this.store.histories ? await this.store.histories(userId, reads) : await Promise.all(reads.map((o) => this.store.history(userId, o)));
-      history = h.itemIdx;
-      if (dis) for (const i of dis.itemIdx) exclude.add(i);
+      const store = this.store;
+      const [h, dis] = store.historyItems
+        ? await store.historyItems(userId, reads)
+        : (store.histories ? await store.histories(userId, reads) : await Promise.all(reads.map((o) => store.history(userId, o)))).map((x) => x.itemIdx);
+      history = h;
+      if (dis) for (const i of dis) exclude.add(i);
     } else history = new Int32Array(0);
     const tHist = performance.now();
     if (req.excludeSeen !== false) for (const i of history) exclude.add(i);

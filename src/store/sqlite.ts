@@ -1385,6 +1385,44 @@ export class SqliteStore implements Store, BulkLoadable {
     });
   }
 
+  /**
+   * `histories(...)`'s item indices only. Reads that never touch the packed impressions select
+   * the item column alone (one plucked value per event instead of a row array of five: the
+   * history read was ~15% of a served request's CPU); others take the full read.
+   */
+  async historyItems(userId: string, list: TimelineOptions[]): Promise<Int32Array[]> {
+    this.ensureOpen();
+    return this.snapshot(() => {
+      const dv = this.syncIds();
+      const uidx = this.lookupUser(userId);
+      return list.map((o) => (uidx < 0 ? new Int32Array(0) : this.historyItemsOf(uidx, o, dv)));
+    });
+  }
+
+  private historyItemsOf(uidx: number, options: TimelineOptions, dv: number): Int32Array {
+    if (!options.types?.length || options.types.includes('impression')) return this.historyOf(uidx, options, dv).itemIdx;
+    const limit = options.limit ?? 100;
+    // As liveUserRows: the events of deleted items dropped, read again with twice the limit
+    // when that left fewer than `limit` of a full read.
+    for (let lim = limit; ; lim *= 2) {
+      const q = this.userQuery(uidx, options, lim, 'index', 'SELECT e.item_idx AS item_idx FROM events e', dv);
+      if (!q) return new Int32Array(0);
+      const raw = this.stmt(q.sql).pluck(true).all(...q.params) as number[];
+      const del = this.liveDeleted(dv);
+      let n = raw.length;
+      if (del.count > 0) {
+        n = 0;
+        for (const i of raw) if (del.mask[i] !== 1) raw[n++] = i;
+      }
+      if (raw.length < lim || lim === 0 || n >= limit) {
+        const m = Math.min(n, limit);
+        const out = new Int32Array(m);
+        for (let i = 0; i < m; i++) out[i] = raw[i];
+        return out;
+      }
+    }
+  }
+
   /** `fn`'s reads in one read transaction (inside a transaction already under way: in that one). */
   private snapshot<T>(fn: () => T): T {
     if (this.db.inTransaction) return fn();

@@ -243,6 +243,11 @@ export interface Store {
    * to one `history` per options where a store lacks it.
    */
   histories?(userId: string, options: TimelineOptions[]): Promise<UserHistory[]>;
+  /**
+   * Optional: the item indices of `histories(userId, options)` (each `UserHistory.itemIdx`),
+   * without the other columns: what the serving path reads on every request.
+   */
+  historyItems?(userId: string, options: TimelineOptions[]): Promise<Int32Array[]>;
   /** Every event (of live users and items) in log order, in columnar batches. */
   scanEvents(options?: ScanEventsOptions): AsyncIterable<EventBatch>;
   scanUsers(batchSize?: number): AsyncIterable<StoredUser[]>;

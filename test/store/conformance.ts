@@ -227,6 +227,11 @@ export function storeConformance(name: string, h: StoreHarness): void {
             const [c] = await store.histories(user, [opts, { types: ['view'], limit: 5 }]);
             assert.deepEqual([c.itemIdx, c.type, c.timestamp, c.value].map((x) => Array.from(x)), [b.itemIdx, b.type, b.timestamp, b.value].map((x) => Array.from(x)), `histories ${label}`);
           }
+          if (store.historyItems) {
+            const [c, v] = await store.historyItems(user, [opts, { types: ['view'], limit: 5 }]);
+            assert.deepEqual(Array.from(c), Array.from(b.itemIdx), `historyItems ${label}`);
+            assert.deepEqual(Array.from(v), Array.from((await twin.history(user, { types: ['view'], limit: 5 })).itemIdx), `historyItems (views) ${label}`);
+          }
         }
         // One log entry per response: its impressions share a seq.
         const all = await store.timeline('heavy', { types: ['impression'], limit: 10_000 });
@@ -324,6 +329,27 @@ export function storeConformance(name: string, h: StoreHarness): void {
         assert.equal(many[0].length, 3);
         assert.deepEqual((await store.histories('nobody', list)).map((x) => x.length), [0, 0, 0, 0]);
         assert.deepEqual(await store.histories('u1', []), []);
+      }
+      // Their item indices alone (optional): each exactly history()'s itemIdx.
+      if (store.historyItems) {
+        const list = [{ types: ['click'], limit: 3 }, { limit: 1000 }, { types: ['never_seen'] }, { types: ['view', 'click'], limit: 7, before: T0 + 20 * 60_000 }, { types: ['view'], limit: 0 }];
+        const items = await store.historyItems('u1', list);
+        assert.equal(items.length, list.length);
+        for (let i = 0; i < list.length; i++) assert.deepEqual(Array.from(items[i]), Array.from((await store.history('u1', list[i])).itemIdx), JSON.stringify(list[i]));
+        assert.deepEqual(Array.from(items[0]), clicks.map((e) => e.itemIdx));
+        assert.deepEqual((await store.historyItems('nobody', list)).map((x) => x.length), [0, 0, 0, 0, 0]);
+        assert.deepEqual(await store.historyItems('u1', []), []);
+        // Deleted items are dropped, and a read they shortened is read again to reach the limit.
+        await store.deleteItem('i3');
+        await store.deleteItem('i5');
+        const del = [await store.itemIndex('i3'), await store.itemIndex('i5')];
+        for (const o of [{ types: ['view'], limit: 4 }, { types: ['view', 'click'], limit: 12 }, { types: ['click'], limit: 1 }, { types: ['view', 'click'], limit: 100 }]) {
+          const [got] = await store.historyItems('u1', [o]);
+          const want = (await store.history('u1', o)).itemIdx;
+          assert.deepEqual(Array.from(got), Array.from(want), JSON.stringify(o));
+          assert.ok(Array.from(got).every((i) => !del.includes(i)), 'no deleted item');
+        }
+        assert.equal((await store.historyItems('u1', [{ types: ['view', 'click'], limit: 12 }]))[0].length, 12, 'limit reached past the deleted items');
       }
     });
 
