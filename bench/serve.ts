@@ -44,6 +44,9 @@
  *    recommendation work: HTTP parsing, Fastify's hooks, loopback, the client, the machine's
  *    wake-ups) gives the latency and CPU that every request pays under the recommendation's own.
  *
+ * 6. The Node floor: the same load on a bare node:http server (bench/_bare-server.ts): what
+ *    the machine, the loopback and Node's HTTP cost with no Fastify and no Funnel.
+ *
  * Also reported: Recall@100 and @200 of the index against the exact search for 200 real user
  * histories, and the mean in-process search time. A cached store loses the impressions that
  * earlier runs logged into it, and is read into the page cache before its run.
@@ -449,8 +452,9 @@ class Rig {
     readonly hugePages: boolean,
   ) {}
 
-  static async start(db: string, models: string, profile: boolean): Promise<Rig> {
-    const server = child('_serve-server.ts', [db, models], profile ? { FUNNEL_PROFILE: '1' } : {});
+  /** `script`: the server to drive (bench/_bare-server.ts for the Node floor: no store, no models). */
+  static async start(db: string, models: string, profile: boolean, script = '_serve-server.ts'): Promise<Rig> {
+    const server = child(script, [db, models], profile ? { FUNNEL_PROFILE: '1' } : {});
     const ready = await ask<{ port: number; startSeconds: number; rss: number; hugePages: boolean }>(server, undefined, 'ready');
     const load = child('_serve-load.ts', []);
     return new Rig(server, load, ready.port, ready.startSeconds, ready.rss, ready.hugePages);
@@ -637,6 +641,16 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       { users: o.users[0], events: main.events, rss_mb_idle: Math.round(rig.startRss / 1e6), rss_mb_after_load: Math.round((await rig.liveRss()) / 1e6), p50_ms: halfStep.p50_ms, p99_ms: halfStep.p99_ms },
     ];
     await rig.stop();
+    // The Node floor: the same load on a bare node:http server (bench/_bare-server.ts), i.e. what
+    // the machine, the loopback and Node's HTTP cost with no Fastify and no Funnel at all.
+    const bare = await Rig.start('', '', false, '_bare-server.ts');
+    let nodeFloor: Step;
+    try {
+      nodeFloor = await bare.step(half, o.duration, o.users[0], o.k, o.connections, 78, '/health');
+    } finally {
+      await bare.stop();
+    }
+    console.log(`the Node floor: a bare node:http server at ${half}/s: p50 ${nodeFloor.p50_ms} ms, p99 ${nodeFloor.p99_ms} ms, p99.9 ${nodeFloor.p999_ms} ms, ${nodeFloor.server_cpu_s_per_1000} CPU s per 1000 requests, event-loop delay p99 ${nodeFloor.server_loop_delay_p99_ms} ms`);
 
     // 2. Memory against the number of users: the same load on larger stores.
     for (const u of o.users.slice(1)) {
@@ -695,6 +709,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       http_floor_p50_ms: floor.p50_ms,
       http_floor_p99_ms: floor.p99_ms,
       http_floor_cpu_s_per_1000: floor.server_cpu_s_per_1000,
+      node_floor_p50_ms: nodeFloor.p50_ms,
+      node_floor_p99_ms: nodeFloor.p99_ms,
+      node_floor_cpu_s_per_1000: nodeFloor.server_cpu_s_per_1000,
+      node_floor_loop_delay_p99_ms: nodeFloor.server_loop_delay_p99_ms,
       server_cpu_s_per_1000: halfStep.server_cpu_s_per_1000,
       requests_per_cpu_second: perCore,
       rss_mb: halfStep.rss_mb,
