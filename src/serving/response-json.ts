@@ -23,6 +23,8 @@ function num(x: number): string {
 const sourcesCache = new Map<string, string>();
 
 function sourcesJson(sources: readonly string[]): string {
+  // The key joins the names with NUL: a name holding one could collide, so those skip the cache.
+  for (const g of sources) if (g.includes('\u0000')) return JSON.stringify(sources);
   const key = sources.length === 1 ? sources[0] : sources.join('\u0000');
   let v = sourcesCache.get(key);
   if (v === undefined) {

@@ -176,7 +176,6 @@ export class ItemKnnModel implements RetrievalModel<ItemKnnOptions> {
     return this.report;
   }
 
-  /** Neighbours of `item`, best first (a view). */
   /**
    * The neighbour lists as CSR arrays (item i's neighbours, best first, are
    * neighbours[indptr[i]..indptr[i + 1]) with their similarities in sims), for per-request
@@ -187,6 +186,7 @@ export class ItemKnnModel implements RetrievalModel<ItemKnnOptions> {
     return { indptr: this.indptr, neighbours: this.neighbours, sims: this.sims };
   }
 
+  /** Neighbours of `item`, best first (a view). */
   neighboursOf(item: number): Recommendations {
     assertFitted(this.numItems, this.kind);
     assertItem(item, this.numItems, this.kind);
