@@ -15,20 +15,20 @@ function response(r: number, n: number): Served {
 }
 
 describe('ImpressionLog (server-side impressions)', () => {
-  it('writes whole responses through appendServed, about 100 impressions per transaction', async () => {
+  it('writes whole responses through appendServed, about 400 impressions per transaction', async () => {
     const calls: ServedImpressions[][] = [];
     const store = { appendServed: async (s: ServedImpressions[]) => (calls.push(s), ok(s.length)), appendEvents: async () => assert.fail('not used') } as unknown as Store;
     const log = new ImpressionLog(store, 10_000);
-    for (let r = 0; r < 12; r++) log.push(response(r, 20));
+    for (let r = 0; r < 45; r++) log.push(response(r, 20));
     await log.flush();
-    assert.deepEqual(calls.map((c) => c.length), [5, 5, 2], 'responses are never split');
-    assert.deepEqual(calls.flat().map((s) => s.requestId), Array.from({ length: 12 }, (_, r) => `req${r}`));
+    assert.deepEqual(calls.map((c) => c.length), [20, 20, 5], 'responses are never split');
+    assert.deepEqual(calls.flat().map((s) => s.requestId), Array.from({ length: 45 }, (_, r) => `req${r}`));
     // A response larger than a chunk goes alone.
     calls.length = 0;
-    log.push(response(1, 150));
+    log.push(response(1, 450));
     log.push(response(2, 20));
     await log.flush();
-    assert.deepEqual(calls.map((c) => c.map((s) => s.items.length)), [[150], [20]]);
+    assert.deepEqual(calls.map((c) => c.map((s) => s.items.length)), [[450], [20]]);
   });
 
   it('gives a store without appendServed the equivalent impression events', async () => {
