@@ -24,6 +24,9 @@ if (!name || !available.includes(name)) {
 const mod = (await import(pathToFileURL(join(here, `${name}.ts`)).href)) as {
   run(args: string[]): Promise<BenchResult>;
 };
+// The machine's portrait before the run as well as after it: these machines change speed
+// within minutes (the same code measured an integer loop of 0.7 and 1.8 ns an hour apart).
+const machineStart = machinePortrait();
 const result = await mod.run(args);
 let commit = 'unknown';
 try {
@@ -35,8 +38,12 @@ try {
 }
 // Figures depend on the machine (memory latency above all): each record says which it was.
 const machine = machinePortrait();
-console.log(`machine: ${machine.cpu}, ${machine.cores} cores, memory latency ${machine.mem_latency_ns} ns, integer loop ${machine.int_loop_ns} ns/iteration`);
-const line = { bench: name, ...result, machine };
+const drift = Math.max(machine.int_loop_ns / machineStart.int_loop_ns, machineStart.int_loop_ns / machine.int_loop_ns, machine.mem_latency_ns / machineStart.mem_latency_ns, machineStart.mem_latency_ns / machine.mem_latency_ns);
+console.log(
+  `machine: ${machine.cpu}, ${machine.cores} cores, memory latency ${machine.mem_latency_ns} ns, integer loop ${machine.int_loop_ns} ns/iteration ` +
+    `(at the start: ${machineStart.mem_latency_ns} ns, ${machineStart.int_loop_ns} ns${drift > 1.25 ? '; the machine changed speed during the run: compare with care' : ''})`,
+);
+const line = { bench: name, ...result, machine, machine_start: machineStart };
 const record = { ...line, date: new Date().toISOString(), commit, node: process.version };
 const dir = join(here, 'results');
 if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
