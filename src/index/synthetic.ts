@@ -5,6 +5,7 @@
  * encodes a user).
  */
 import { SmallRng } from '../models/retrieval/types.js';
+import type { VectorIndex } from './types.js';
 
 export interface SyntheticCatalog {
   dim: number;
@@ -73,4 +74,14 @@ export function syntheticQueries(cat: SyntheticCatalog, count: number, seed = 2)
     out.push(u);
   }
   return out;
+}
+
+/** Recall@k of `index` against `exact` over `queries`: the share of the exact top k it returns. */
+export function recallAgainstExact(index: Pick<VectorIndex, 'search'>, exact: Pick<VectorIndex, 'search'>, queries: readonly Float32Array[], k: number): number {
+  let hit = 0;
+  for (const q of queries) {
+    const want = new Set(exact.search(q, k).ids);
+    for (const id of index.search(q, k).ids) if (want.has(id)) hit++;
+  }
+  return hit / (k * queries.length);
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ExactIndex } from '../../src/index/exact.js';
 import { HnswIndex } from '../../src/index/hnsw.js';
 import { newGraph } from '../../src/index/graph.js';
-import { syntheticCatalog, syntheticQueries } from '../../src/index/synthetic.js';
+import { recallAgainstExact, syntheticCatalog, syntheticQueries } from '../../src/index/synthetic.js';
 import { indexConformance } from './conformance.js';
 
 indexConformance('hnsw', {
@@ -23,12 +23,7 @@ describe('HnswIndex', () => {
     const hnsw = HnswIndex.build(cat.vectors, cat.biases, cat.dim);
     const buildMs = performance.now() - t0;
     const exact = ExactIndex.build(cat.vectors, cat.biases, cat.dim);
-    let hit = 0;
-    for (const q of queries) {
-      const want = new Set(exact.search(q, 100).ids);
-      for (const id of hnsw.search(q, 100).ids) if (want.has(id)) hit++;
-    }
-    const recall = hit / (100 * queries.length);
+    const recall = recallAgainstExact(hnsw, exact, queries, 100);
     assert.ok(recall >= 0.95, `Recall@100 ${recall.toFixed(4)} (build ${buildMs.toFixed(0)} ms)`);
     assert.equal(hnsw.stats.overfetch, queries.length, 'answered by the graph, not the exact fallback');
   });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExactIndex } from '../../src/index/exact.js';
 import { IVF_DEFAULTS, IvfIndex, defaultLists, defaultProbe } from '../../src/index/ivf.js';
-import { syntheticCatalog, syntheticQueries } from '../../src/index/synthetic.js';
+import { recallAgainstExact, syntheticCatalog, syntheticQueries } from '../../src/index/synthetic.js';
 import { indexConformance } from './conformance.js';
 
 indexConformance('ivf', {
@@ -92,12 +92,7 @@ describe('IvfIndex', () => {
     assert.equal(ivf.lists, defaultLists(20_000));
     assert.equal(ivf.probe, defaultProbe(ivf.lists));
     const exact = ExactIndex.build(cat.vectors, cat.biases, cat.dim);
-    let hit = 0;
-    for (const q of queries) {
-      const want = new Set(exact.search(q, 100).ids);
-      for (const id of ivf.search(q, 100).ids) if (want.has(id)) hit++;
-    }
-    const recall = hit / (100 * queries.length);
+    const recall = recallAgainstExact(ivf, exact, queries, 100);
     assert.ok(recall >= 0.95, `Recall@100 ${recall.toFixed(4)}`);
     assert.equal(ivf.stats.lists, queries.length, 'answered by the lists, not the exact fallback');
   });
